@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine with Python 3.11+, make and git:
+#   make demo   set up, then run the example DAG: a forced failure, Airflow's retry, green
+#   make test   set up, then run the test suite
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint lock clean reset
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## Create or update .venv from requirements.txt (idempotent)
+
+# Re-installs only when the lock or the package definition changes.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is needed; run with PYTHON=python3.12 (or similar)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then \
+		$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt && \
+		$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . ; \
+	else \
+		echo "uv is unavailable; installing with pip (slower)"; \
+		$(BIN)/python -m pip install -q -r requirements.txt && \
+		$(BIN)/python -m pip install -q --no-deps -e . ; \
+	fi
+	@touch $(STAMP)
+
+demo: setup  ## Run the example DAG: try 1 fails on purpose, the retry re-runs only what failed
+	$(BIN)/python scripts/demo.py
+
+test: setup  ## Run the test suite (real Airflow, dbt and DuckDB)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## Run every pre-commit hook on every file
+	$(BIN)/pre-commit run --all-files
+
+lock: setup  ## Re-compile requirements.txt from requirements.in
+	$(BIN)/uv pip compile -q requirements.in -o requirements.txt --python-version 3.11
+
+reset:  ## Delete local state: Airflow's DB, the warehouse and the dbt API store (.local/)
+	rm -rf .local
+
+clean: reset  ## Also delete the virtualenv
+	rm -rf $(VENV)

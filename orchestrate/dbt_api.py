@@ -1,0 +1,150 @@
+"""The dbt API: a store for the artifacts of each try of a dbt task.
+
+Layout under the store's root (`DATACOVES__DBT_API_URL`):
+
+    <dag_id>/<upload_tag>/<task_id>[.<map_index>]/try-<n>/run_results.json
+                                                          sources.json
+                                                          manifest.json
+
+`upload_tag` defaults to the DAG run's run_id, so a retry (or a clear) inside one DAG run sees
+the earlier tries of the same task, while a new DAG run, another task or another DAG never does.
+
+Built on Airflow's ObjectStoragePath: a local path or file:// URL works out of the box, and an
+object-storage URL (s3://, gs://, ...) works once its fsspec implementation is installed.
+Every file is written under a temporary name and then renamed, so a try that is killed mid-write
+never leaves a torn file for a later try to read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
+
+TRY_DIR = re.compile(r"^try-(\d+)$")
+# A key part is one path segment: no separators, not "." or "..".
+UNSAFE_PART = re.compile(r"[/\\]|^\.{1,2}$")
+
+
+def _as_url(root: str) -> str:
+    return root if "://" in root else Path(root).resolve().as_uri()
+
+
+def _check_part(name: str, value: str) -> str:
+    if not value or UNSAFE_PART.search(value):
+        raise ValueError(
+            f"{name} {value!r} cannot be used in a dbt API key: it must be one non-empty path "
+            "segment, without '/' or '\\' and not '.' or '..'"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    """Identifies one dbt task in one logical run: its tries share this key."""
+
+    dag_id: str
+    upload_tag: str
+    task_id: str
+    map_index: int = -1
+
+    def parts(self) -> tuple[str, str, str]:
+        task = self.task_id if self.map_index < 0 else f"{self.task_id}.{self.map_index}"
+        return (
+            _check_part("dag_id", self.dag_id),
+            _check_part("upload_tag", self.upload_tag),
+            _check_part("task_id", task),
+        )
+
+
+class DbtApiStore:
+    """Stores and fetches dbt artifacts, one folder per try of a task."""
+
+    def __init__(self, root: str) -> None:
+        self.root = ObjectStoragePath(_as_url(root))
+
+    def task_path(self, key: TaskKey) -> ObjectStoragePath:
+        return self.root.joinpath(*key.parts())
+
+    def try_path(self, key: TaskKey, try_number: int) -> ObjectStoragePath:
+        return self.task_path(key) / f"try-{try_number}"
+
+    def upload(self, key: TaskKey, try_number: int, files: Iterable[Path]) -> list[str]:
+        """Store the files that exist (atomically, one by one); return the names stored."""
+        target = self.try_path(key, try_number)
+        stored = []
+        for file in files:
+            if not file.is_file():
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            tmp = target / f".{file.name}.{uuid.uuid4().hex}.tmp"
+            tmp.write_bytes(file.read_bytes())
+            tmp.rename(target / file.name)
+            stored.append(file.name)
+        return stored
+
+    def tries(self, key: TaskKey) -> list[int]:
+        """The try numbers that stored anything, oldest first."""
+        path = self.task_path(key)
+        if not path.exists():
+            return []
+        numbers = (TRY_DIR.match(child.name) for child in path.iterdir())
+        return sorted(int(match.group(1)) for match in numbers if match)
+
+    def latest_try_with(self, key: TaskKey, name: str, before: int) -> int | None:
+        """The newest try before `before` that stored `name`, or None."""
+        for try_number in reversed(self.tries(key)):
+            if try_number < before and (self.try_path(key, try_number) / name).exists():
+                return try_number
+        return None
+
+    def read_bytes(self, key: TaskKey, try_number: int, name: str) -> bytes:
+        return (self.try_path(key, try_number) / name).read_bytes()
+
+    def download(self, key: TaskKey, before: int, names: Iterable[str], dest: Path) -> list[str]:
+        """Copy `names` from the newest earlier try that has them into `dest`; return those copied.
+
+        `run_results.json` picks the try; the other files come from that same try, so a
+        download never mixes one try's results with another try's sources.
+        """
+        names = list(names)
+        if not names:
+            return []
+        anchor = "run_results.json" if "run_results.json" in names else names[0]
+        try_number = self.latest_try_with(key, anchor, before)
+        if try_number is None:
+            return []
+        dest.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for name in names:
+            source = self.try_path(key, try_number) / name
+            if source.exists():
+                (dest / name).write_bytes(source.read_bytes())
+                copied.append(name)
+        log.info("Downloaded %s from try %s of %s", copied, try_number, "/".join(key.parts()))
+        return copied
+
+
+def resolve_expected_files(expected: object, logs_dir: Path) -> list[str]:
+    """Return `expected` when every listed file was downloaded into `logs_dir`, else `[]`."""
+    if not isinstance(expected, list):
+        raise TypeError(
+            f"expected_files must be a list of file names, got {type(expected).__name__}: "
+            'call the task as dbt_build(expected_files=["run_results.json"])'
+        )
+    for name in expected:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"expected_files holds {name!r}; each entry must be a file name")
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError(
+                f"expected_files entry {name!r} must be a name inside logs/ "
+                '(e.g. "run_results.json"), not an absolute path or one with ".."'
+            )
+    return list(expected) if all((logs_dir / name).is_file() for name in expected) else []

@@ -1,0 +1,1 @@
+"""TaskFlow decorators registered with Airflow (see orchestrate/get_provider_info.py)."""

@@ -1,0 +1,266 @@
+"""`@task.datacoves_dbt`: the decorated function returns a dbt command; this runs it.
+
+One try, in order:
+1. make a working copy of the dbt project (its own target/ and logs/);
+2. write a profile made from the Airflow connection to a private folder;
+3. with the dbt API enabled, download the newest earlier try's files into logs/;
+4. resolve `expected_files`, call the function, check it returned a command;
+5. run `dbt deps` when the project has packages and they are missing, then the command, with
+   bash in the working copy (BashOperator does this part: live logs, exit code 99 = skip);
+6. finally, on success and on failure, upload run_results.json, sources.json and the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
+from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.bases.decorator import TaskDecorator
+
+    from orchestrate.dbt_api import DbtApiStore, TaskKey
+
+PER_RUN_FILES = ("run_results.json", "sources.json")
+STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
+PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+
+
+class DatacovesDbtOperator(DecoratedOperator, BashOperator):
+    """Runs the dbt command that the decorated function returns, against `project_dir`.
+
+    :param connection_id: Airflow connection the dbt profile is made from.
+    :param target: name of the profile's one output (dbt's `--target`).
+    :param overrides: values merged over the profile made from the connection.
+    :param dbt_api_enabled: store each try's artifacts, and fetch earlier tries' on a retry.
+    :param upload_tag: groups the tries that see each other's artifacts (default: the run_id).
+    :param project_dir: the dbt project (default: `DATACOVES__DBT_HOME`, else `transform/`).
+    :param run_dbt_deps: run `dbt deps` before the command even when packages are present.
+    """
+
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        *BashOperator.template_fields,
+        "upload_tag",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **BashOperator.template_fields_renderers,
+    }
+    custom_operator_name: str = "@task.datacoves_dbt"
+    overwrite_rtif_after_execution: bool = True
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable,
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        connection_id: str | None = None,
+        target: str = "default",
+        overrides: dict[str, Any] | None = None,
+        dbt_api_enabled: bool = False,
+        download_run_results: bool = False,
+        upload_run_results: bool = True,
+        download_sources_json: bool = False,
+        upload_sources_json: bool = True,
+        download_static_artifacts: bool = True,
+        upload_static_artifacts: bool = False,
+        download_additional_files: list[str] | None = None,
+        upload_additional_files: list[str] | None = None,
+        upload_tag: str | None = None,
+        project_dir: str | os.PathLike | None = None,
+        run_dbt_deps: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.pop("multiple_outputs", False):
+            warnings.warn(
+                "@task.datacoves_dbt does not support multiple_outputs; it is ignored.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__init__(
+            python_callable=python_callable,
+            op_args=op_args,
+            op_kwargs=op_kwargs,
+            bash_command=SET_DURING_EXECUTION,
+            multiple_outputs=False,
+            **kwargs,
+        )
+        self.connection_id = connection_id
+        self.target = target
+        self.overrides = dict(overrides or {})
+        self.dbt_api_enabled = dbt_api_enabled
+        self.download_run_results = download_run_results
+        self.upload_run_results = upload_run_results
+        self.download_sources_json = download_sources_json
+        self.upload_sources_json = upload_sources_json
+        self.download_static_artifacts = download_static_artifacts
+        self.upload_static_artifacts = upload_static_artifacts
+        self.download_additional_files = list(download_additional_files or [])
+        self.upload_additional_files = list(upload_additional_files or [])
+        self.upload_tag = upload_tag
+        self.project_dir = project_dir
+        self.run_dbt_deps = run_dbt_deps
+        self._dbt_env: dict[str, str] = {}
+
+    def execute(self, context: Context) -> Any:
+        from orchestrate import config
+        from orchestrate.working_copy import make_working_copy
+
+        project_dir = Path(self.project_dir or config.dbt_project_dir())
+        with tempfile.TemporaryDirectory(prefix="datacoves_dbt_") as scratch:
+            self._dbt_env = self._write_profile(project_dir, Path(scratch) / "profiles")
+            workdir = make_working_copy(project_dir, Path(scratch) / "project")
+            store, key = self._store(context) if self.dbt_api_enabled else (None, None)
+            try_number = context["ti"].try_number
+            if store is not None:
+                self._download(store, key, try_number, workdir)
+
+            self.bash_command = self._dbt_command(context, workdir)
+            self.render_template_fields(context)
+            self.cwd = str(workdir)
+            try:
+                self._dbt_deps_if_needed(context, workdir)
+                result = super().execute(context)
+            except BaseException:
+                if store is not None:
+                    self._upload_after_failure(store, key, try_number, workdir)
+                raise
+            if store is not None:
+                self._upload(store, key, try_number, workdir)
+            return result
+
+    def get_env(self, context: Context) -> dict:
+        """BashOperator's environment plus the profile's; kept off `self.env`, which the UI shows."""
+        env = super().get_env(context)
+        env.update(self._dbt_env)
+        # The dbt of the environment Airflow runs in, even when its bin/ is not on PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        return env
+
+    def _write_profile(self, project_dir: Path, profiles_dir: Path) -> dict[str, str]:
+        """Write profiles.yml (mode 0600, in a 0700 folder); return the env the dbt process needs."""
+        from orchestrate.profiles import ProfileError, profile_name, render_profile
+
+        if not self.connection_id:
+            raise ProfileError(
+                "@task.datacoves_dbt needs connection_id=, the Airflow connection to make the "
+                'dbt profile from, e.g. @task.datacoves_dbt(connection_id="warehouse")'
+            )
+        profile = render_profile(self.connection_id, profile_name(project_dir), self.target, self.overrides)
+        profiles_dir.mkdir(mode=0o700)
+        profiles_file = profiles_dir / "profiles.yml"
+        profiles_file.touch(mode=0o600)
+        profiles_file.write_text(profile.contents)
+        return {**profile.env, "DBT_PROFILES_DIR": str(profiles_dir)}
+
+    def _store(self, context: Context) -> tuple[DbtApiStore, TaskKey]:
+        from orchestrate import config
+        from orchestrate.dbt_api import DbtApiStore, TaskKey
+
+        ti = context["ti"]
+        key = TaskKey(
+            dag_id=ti.dag_id,
+            upload_tag=self.upload_tag or ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+        )
+        key.parts()  # a bad upload_tag fails here, before dbt runs
+        return DbtApiStore(config.dbt_api_url()), key
+
+    def _download(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+        names = [
+            *(["run_results.json"] if self.download_run_results else []),
+            *(["sources.json"] if self.download_sources_json else []),
+            *self.download_additional_files,
+        ]
+        got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
+        if self.download_static_artifacts:
+            store.download(key, before=try_number, names=STATIC_FILES, dest=workdir / "target")
+        if got:
+            self.log.info("Try %s: downloaded %s from an earlier try into logs/", try_number, got)
+        else:
+            self.log.info("Try %s: no earlier try stored results; nothing downloaded", try_number)
+
+    def _dbt_command(self, context: Context, workdir: Path) -> str:
+        """Call the decorated function and return the command it built, checked."""
+        from airflow.sdk.bases.decorator import determine_kwargs
+        from airflow.sdk.definitions.context import context_merge
+
+        from orchestrate.dbt_api import resolve_expected_files
+
+        op_kwargs = dict(self.op_kwargs)
+        if self.dbt_api_enabled and "expected_files" in op_kwargs:
+            op_kwargs["expected_files"] = resolve_expected_files(
+                op_kwargs["expected_files"], workdir / "logs"
+            )
+            self.log.info("expected_files resolved to %s", op_kwargs["expected_files"])
+        context_merge(context, op_kwargs)
+        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
+        command = self.python_callable(*self.op_args, **kwargs)
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError(
+                f"{self.python_callable.__name__}() returned {command!r}; a @task.datacoves_dbt "
+                'function must return the dbt command to run, e.g. return "dbt build -s my_model+"'
+            )
+        words = shlex.split(command, comments=True)
+        if words and words[0] == "dbt" and not shutil.which("dbt", path=self.get_env(context)["PATH"]):
+            raise FileNotFoundError(
+                "dbt is not installed in the environment Airflow runs in: add dbt-core and your "
+                "adapter (e.g. dbt-duckdb) to its requirements"
+            )
+        self.log.info("Running: %s", command)
+        return command
+
+    def _dbt_deps_if_needed(self, context: Context, workdir: Path) -> None:
+        has_packages = any((workdir / name).is_file() for name in PACKAGE_FILES)
+        if not (self.run_dbt_deps or (has_packages and not (workdir / "dbt_packages").exists())):
+            return
+        result = self.subprocess_hook.run_command(
+            ["dbt", "deps"], env=self.get_env(context), cwd=str(workdir)
+        )
+        if result.exit_code != 0:
+            raise RuntimeError(f"`dbt deps` failed with exit code {result.exit_code}; see the log above")
+
+    def _artifacts(self, workdir: Path) -> list[Path]:
+        names = [
+            *(["run_results.json"] if self.upload_run_results else []),
+            *(["sources.json"] if self.upload_sources_json else []),
+            "manifest.json",
+            *(["partial_parse.msgpack"] if self.upload_static_artifacts else []),
+        ]
+        return [workdir / "target" / name for name in names] + [
+            workdir / name for name in self.upload_additional_files
+        ]
+
+    def _upload(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+        stored = store.upload(key, try_number, self._artifacts(workdir))
+        self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
+
+    def _upload_after_failure(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+        """Store what the failed try left; a store error must not hide the dbt error."""
+        try:
+            self._upload(store, key, try_number, workdir)
+        except Exception:
+            self.log.exception("Try %s: could not store its dbt artifacts", try_number)
+
+
+def datacoves_dbt_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:
+    """Wrap a function that returns a dbt command into a DatacovesDbtOperator task."""
+    return task_decorator_factory(
+        python_callable=python_callable,
+        decorated_operator_class=DatacovesDbtOperator,
+        **kwargs,
+    )

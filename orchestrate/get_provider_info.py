@@ -1,0 +1,21 @@
+"""Airflow reads this (entry point `apache_airflow_provider`) to find `@task.datacoves_dbt`.
+
+An invalid dict here breaks `import airflow` for the whole environment:
+tests/orchestrate/test_get_provider_info.py validates it against Airflow's own schema.
+"""
+
+
+def get_provider_info() -> dict:
+    return {
+        # Must equal the normalised distribution name in pyproject.toml.
+        "package-name": "dbt-retry-template",
+        "name": "dbt retry template",
+        "description": "`@task.datacoves_dbt`: run dbt, store each try's artifacts, retry only what failed.",
+        "versions": ["0.1.0"],
+        "task-decorators": [
+            {
+                "name": "datacoves_dbt",
+                "class-name": "orchestrate.decorators.datacoves_dbt.datacoves_dbt_task",
+            }
+        ],
+    }

@@ -1,0 +1,88 @@
+"""A dbt profile made from an Airflow connection, through Cosmos' profile mappings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ProfileError(ValueError):
+    """The connection or the dbt project cannot produce a working dbt profile."""
+
+
+@dataclass(frozen=True)
+class RenderedProfile:
+    """profiles.yml text (no secrets in it) and the env vars that carry the secrets."""
+
+    contents: str
+    env: dict[str, str]
+
+
+def profile_name(project_dir: Path) -> str:
+    """The `profile:` that the project's dbt_project.yml asks for."""
+    project_file = project_dir / "dbt_project.yml"
+    if not project_file.is_file():
+        raise ProfileError(
+            f"{project_dir} is not a dbt project (no dbt_project.yml): point project_dir "
+            "(or DATACOVES__DBT_HOME) at the folder that holds dbt_project.yml"
+        )
+    project = yaml.safe_load(project_file.read_text()) or {}
+    name = project.get("profile")
+    if not isinstance(name, str) or not name:
+        raise ProfileError(
+            f"{project_file} has no `profile:`; add one, e.g. `profile: {project.get('name', 'my_project')}`"
+        )
+    return name
+
+
+def render_profile(
+    connection_id: str, profile: str, target: str, overrides: dict[str, Any] | None = None
+) -> RenderedProfile:
+    """Render profiles.yml for `profile` with one output, `target`, from the Airflow connection.
+
+    Secret fields (passwords, keys) stay out of the file: Cosmos writes them as
+    `{{ env_var(...) }}` and returns their values in `env`, for the dbt process only.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from cosmos.profiles import get_automatic_profile_mapping, profile_mappings
+
+    try:
+        mapping = get_automatic_profile_mapping(connection_id, dict(overrides or {}))
+    except AirflowNotFoundException as error:
+        raise ProfileError(
+            f"connection {connection_id!r} not found: set AIRFLOW_CONN_{connection_id.upper()} "
+            "or create it in the Airflow UI (Admin > Connections)"
+        ) from error
+    except ValueError as error:
+        raise ProfileError(_no_mapping_message(connection_id, profile_mappings)) from error
+    return RenderedProfile(
+        contents=mapping.get_profile_file_contents(profile_name=profile, target_name=target),
+        env=dict(mapping.env_vars),
+    )
+
+
+def _no_mapping_message(connection_id: str, mappings: list[type]) -> str:
+    from airflow.sdk import BaseHook
+
+    conn_type = BaseHook.get_connection(connection_id).conn_type
+    candidates = [m for m in mappings if m.airflow_connection_type == conn_type]
+    if not candidates:
+        supported = sorted({m.airflow_connection_type for m in mappings})
+        return (
+            f"connection {connection_id!r} has type {conn_type!r}, which has no dbt profile "
+            f"mapping; use one of: {', '.join(supported)}"
+        )
+    needed = sorted(
+        {
+            f"{field} (the connection's {m.airflow_param_mapping.get(field, field)})"
+            for m in candidates
+            for field in m.required_fields
+        }
+    )
+    return (
+        f"connection {connection_id!r} ({conn_type}) lacks a field its dbt profile needs: "
+        f"{', '.join(needed)}; set it on the connection or pass it in overrides="
+    )

@@ -1,0 +1,67 @@
+"""Helpers every DAG imports: the team's default_args and an environment-aware schedule."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+
+from orchestrate import config
+
+log = logging.getLogger(__name__)
+
+
+def log_failure(context: dict[str, Any]) -> None:
+    """Log which task failed, on which try, so the failure is easy to find in the logs."""
+    ti = context.get("task_instance") or context.get("ti")
+    log.error(
+        "Task %s.%s failed on try %s of run %s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        getattr(ti, "try_number", "?"),
+        getattr(ti, "run_id", "?"),
+    )
+
+
+def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str, Any]:
+    """Return the team's default_args; keyword arguments override any of them.
+
+    `retry_exponential_backoff` is a multiplier in Airflow 3.3: 2.0 doubles the wait each try
+    (5, 10, 20 minutes). `True` would mean a multiplier of 1, no backoff at all.
+    """
+    if not owner or not owner_email:
+        raise ValueError(
+            "set_default_args needs owner and owner_email, e.g. "
+            'set_default_args(owner="Data Team", owner_email="data@example.com")'
+        )
+    default_args: dict[str, Any] = {
+        "owner": owner,
+        "email": owner_email,
+        # Only the shared production Airflow sends mail; local and development runs would spam.
+        "email_on_failure": config.is_production(),
+        "email_on_retry": False,
+        "start_date": datetime(2025, 1, 1, tzinfo=UTC),
+        "retries": 3,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": 2.0,
+        "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": log_failure,
+    }
+    default_args.update(overrides)
+    return default_args
+
+
+def set_schedule(cron: str) -> str | None:
+    """Return `cron` on the production Airflow and None elsewhere, so only production schedules.
+
+    The expression is checked in every environment, so a typo fails at parse time on a laptop
+    instead of on the first production deploy.
+    """
+    if not isinstance(cron, str) or not croniter.is_valid(cron):
+        raise ValueError(
+            f"set_schedule got an invalid cron expression {cron!r}: use five fields, "
+            'minute hour day-of-month month day-of-week, e.g. "0 0 1 */12 *"'
+        )
+    return cron if config.is_production() else None

@@ -1,0 +1,37 @@
+"""Every test runs against its own throw-away Airflow home, warehouse and dbt API store.
+
+The environment is set here, before anything imports Airflow, so a developer's own `.local/`
+(used by `make demo`) is never touched by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from orchestrate import local_env
+
+STATE_DIR = Path(tempfile.mkdtemp(prefix="dbt-retry-template-tests-"))
+os.environ.update(local_env.environment(STATE_DIR))
+os.environ.pop("DBT_FORCE_FAILURE", None)
+for name in ("DATACOVES__AIRFLOW_TYPE", "DATACOVES__ENVIRONMENT_SLUG"):
+    os.environ.pop(name, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB (dag.test() needs a real, file-backed one)."""
+    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    return Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"

@@ -1,0 +1,131 @@
+"""The dbt API store on a real local filesystem (through Airflow's ObjectStoragePath)."""
+
+from pathlib import Path
+
+import pytest
+
+from orchestrate.dbt_api import DbtApiStore, TaskKey, resolve_expected_files
+
+KEY = TaskKey(dag_id="dag", upload_tag="manual__2026-01-01T00:00:00+00:00", task_id="dbt_build")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DbtApiStore(str(tmp_path / "store"))
+
+
+@pytest.fixture
+def target(tmp_path):
+    """A dbt target/ folder after a run."""
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "run_results.json").write_text('{"results": [], "try": 1}')
+    (target / "manifest.json").write_text('{"nodes": {}}')
+    return target
+
+
+def test_upload_stores_the_files_that_exist(store, target):
+    stored = store.upload(KEY, 1, [target / "run_results.json", target / "sources.json"])
+
+    assert stored == ["run_results.json"]
+    assert store.read_bytes(KEY, 1, "run_results.json") == (target / "run_results.json").read_bytes()
+
+
+def test_upload_leaves_no_temporary_files(store, target):
+    store.upload(KEY, 1, [target / "run_results.json", target / "manifest.json"])
+
+    stored = Path(store.try_path(KEY, 1).path)
+    assert sorted(p.name for p in stored.iterdir()) == ["manifest.json", "run_results.json"]
+
+
+def test_key_layout_is_dag_tag_task_try(store, target):
+    store.upload(KEY, 2, [target / "run_results.json"])
+
+    relative = Path(store.try_path(KEY, 2).path).relative_to(Path(store.root.path))
+    assert relative.parts == ("dag", KEY.upload_tag, "dbt_build", "try-2")
+
+
+def test_download_takes_the_newest_earlier_try(store, target, tmp_path):
+    store.upload(KEY, 1, [target / "run_results.json"])
+    (target / "run_results.json").write_text('{"results": [], "try": 2}')
+    store.upload(KEY, 2, [target / "run_results.json"])
+
+    got = store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")
+
+    assert got == ["run_results.json"]
+    assert (tmp_path / "logs" / "run_results.json").read_text() == '{"results": [], "try": 2}'
+
+
+def test_download_skips_a_try_that_stored_no_results(store, target, tmp_path):
+    store.upload(KEY, 1, [target / "run_results.json"])
+    store.upload(KEY, 2, [target / "manifest.json"])  # try 2 was killed before its results
+
+    got = store.download(KEY, before=3, names=["run_results.json", "manifest.json"], dest=tmp_path / "logs")
+
+    assert got == ["run_results.json"]  # both from try 1: never one try's results with another's manifest
+
+
+def test_download_ignores_a_torn_temporary_file(store, target, tmp_path):
+    store.upload(KEY, 1, [target / "run_results.json"])
+    torn = store.try_path(KEY, 2)
+    torn.mkdir(parents=True)
+    (torn / ".run_results.json.0123.tmp").write_text('{"resu')
+
+    store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")
+
+    assert (tmp_path / "logs" / "run_results.json").read_text() == (target / "run_results.json").read_text()
+
+
+def test_first_try_downloads_nothing(store, target, tmp_path):
+    store.upload(KEY, 1, [target / "run_results.json"])  # e.g. the same tag reused by a new run
+
+    assert store.download(KEY, before=1, names=["run_results.json"], dest=tmp_path / "logs") == []
+    assert not (tmp_path / "logs").exists()
+
+
+def test_two_tasks_in_one_run_do_not_see_each_other(store, target, tmp_path):
+    other_task = TaskKey(KEY.dag_id, KEY.upload_tag, "dbt_test")
+    other_dag = TaskKey("other_dag", KEY.upload_tag, KEY.task_id)
+    mapped = TaskKey(KEY.dag_id, KEY.upload_tag, KEY.task_id, map_index=0)
+    store.upload(KEY, 1, [target / "run_results.json"])
+
+    for key in (other_task, other_dag, mapped):
+        assert store.download(key, before=2, names=["run_results.json"], dest=tmp_path / "logs") == []
+
+
+@pytest.mark.parametrize("tag", ["a/b", "..", ".", "", "a\\b"])
+def test_upload_tag_must_be_one_path_segment(tag):
+    with pytest.raises(ValueError, match="upload_tag"):
+        TaskKey("dag", tag, "task").parts()
+
+
+def test_store_accepts_a_file_url(tmp_path, target):
+    store = DbtApiStore((tmp_path / "store").as_uri())
+
+    store.upload(KEY, 1, [target / "run_results.json"])
+
+    assert store.tries(KEY) == [1]
+
+
+def test_expected_files_pass_through_when_all_were_downloaded(tmp_path):
+    (tmp_path / "run_results.json").write_text("{}")
+
+    assert resolve_expected_files(["run_results.json"], tmp_path) == ["run_results.json"]
+
+
+def test_expected_files_are_empty_when_one_is_missing(tmp_path):
+    (tmp_path / "run_results.json").write_text("{}")
+
+    assert resolve_expected_files(["run_results.json", "sources.json"], tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["run_results.json", None, ("run_results.json",), [1]])
+def test_expected_files_must_be_a_list_of_names(tmp_path, value):
+    with pytest.raises(TypeError, match="expected_files"):
+        resolve_expected_files(value, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../run_results.json", "a/../../b"])
+def test_expected_files_stay_inside_logs(tmp_path, name):
+    with pytest.raises(ValueError, match="not an absolute path"):
+        resolve_expected_files([name], tmp_path)

@@ -1,0 +1,74 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrate.utils.datacoves_utils import set_default_args, set_schedule
+
+PRODUCTION = {"DATACOVES__AIRFLOW_TYPE": "team_airflow", "DATACOVES__ENVIRONMENT_SLUG": "prd001"}
+
+
+@pytest.fixture
+def production(monkeypatch):
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_default_args_hold_the_team_defaults():
+    args = set_default_args(owner="Data Team", owner_email="data@example.com")
+
+    assert args["owner"] == "Data Team"
+    assert args["email"] == "data@example.com"
+    assert args["start_date"] == datetime(2025, 1, 1, tzinfo=UTC)
+    assert args["retries"] == 3
+    assert args["retry_delay"] == timedelta(minutes=5)
+    assert args["retry_exponential_backoff"] == 2.0
+    assert args["execution_timeout"] == timedelta(hours=2)
+    assert callable(args["on_failure_callback"])
+
+
+def test_default_args_do_not_send_mail_outside_production():
+    assert set_default_args(owner="a", owner_email="a@example.com")["email_on_failure"] is False
+
+
+@pytest.mark.usefixtures("production")
+def test_default_args_send_mail_on_production():
+    assert set_default_args(owner="a", owner_email="a@example.com")["email_on_failure"] is True
+
+
+def test_default_args_take_overrides():
+    args = set_default_args(owner="a", owner_email="a@example.com", retries=1, pool="dbt")
+
+    assert args["retries"] == 1
+    assert args["pool"] == "dbt"
+
+
+@pytest.mark.parametrize(("owner", "email"), [("", "a@example.com"), ("a", "")])
+def test_default_args_need_an_owner_and_email(owner, email):
+    with pytest.raises(ValueError, match="owner and owner_email"):
+        set_default_args(owner=owner, owner_email=email)
+
+
+def test_schedule_is_none_outside_production():
+    assert set_schedule("0 0 1 */12 *") is None
+
+
+@pytest.mark.usefixtures("production")
+def test_schedule_is_the_cron_on_production():
+    assert set_schedule("0 0 1 */12 *") == "0 0 1 */12 *"
+
+
+@pytest.mark.usefixtures("production")
+def test_development_environment_of_a_shared_airflow_has_no_schedule(monkeypatch):
+    monkeypatch.setenv("DATACOVES__ENVIRONMENT_SLUG", "development")
+
+    assert set_schedule("0 0 1 */12 *") is None
+
+
+@pytest.mark.parametrize("environment", [{}, PRODUCTION])
+@pytest.mark.parametrize("cron", ["not a cron", "", "0 0 1 */12", "61 0 * * *", None])
+def test_invalid_cron_fails_in_every_environment(monkeypatch, environment, cron):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValueError, match="invalid cron expression"):
+        set_schedule(cron)
