@@ -132,8 +132,11 @@ class DbtApiStore:
         return copied
 
 
-def resolve_expected_files(expected: object, logs_dir: Path) -> list[str]:
-    """Return `expected` when every listed file was downloaded into `logs_dir`, else `[]`."""
+def resolve_expected_files(expected: object, logs_dir: Path | None) -> list[str]:
+    """Return `expected` when every listed file was downloaded into `logs_dir`, else `[]`.
+
+    `logs_dir` is None when nothing was downloaded (the dbt API is off).
+    """
     if not isinstance(expected, list):
         raise TypeError(
             f"expected_files must be a list of file names, got {type(expected).__name__}: "
@@ -147,4 +150,6 @@ def resolve_expected_files(expected: object, logs_dir: Path) -> list[str]:
                 f"expected_files entry {name!r} must be a name inside logs/ "
                 '(e.g. "run_results.json"), not an absolute path or one with ".."'
             )
+    if logs_dir is None:
+        return []
     return list(expected) if all((logs_dir / name).is_file() for name in expected) else []

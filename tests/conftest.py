@@ -1,7 +1,8 @@
 """Every test runs against its own throw-away Airflow home, warehouse and dbt API store.
 
 The environment is set here, before anything imports Airflow, so a developer's own `.local/`
-(used by `make demo`) is never touched by the tests.
+(used by `make demo`) is never touched by the tests. Airflow's DAGs folder holds the example
+DAGs of dags/ and the test-only DAGs of tests/integration/dags/, side by side.
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ from pathlib import Path
 import pytest
 
 from orchestrate import local_env
+from orchestrate.config import REPO_ROOT
+
+EXAMPLE_DAGS = REPO_ROOT / "dags"
+TEST_DAGS = REPO_ROOT / "tests" / "integration" / "dags"
 
 STATE_DIR = Path(tempfile.mkdtemp(prefix="dbt-retry-template-tests-"))
+DAGS_FOLDER = STATE_DIR / "dags"
+DAGS_FOLDER.mkdir()
+for dag_file in [*EXAMPLE_DAGS.glob("*.py"), *TEST_DAGS.glob("*.py")]:
+    (DAGS_FOLDER / dag_file.name).symlink_to(dag_file)
 os.environ.update(local_env.environment(STATE_DIR))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ.pop("DBT_FORCE_FAILURE", None)
 for name in ("DATACOVES__AIRFLOW_TYPE", "DATACOVES__ENVIRONMENT_SLUG"):
     os.environ.pop(name, None)

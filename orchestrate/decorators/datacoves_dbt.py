@@ -202,9 +202,11 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         from orchestrate.dbt_api import resolve_expected_files
 
         op_kwargs = dict(self.op_kwargs)
-        if self.dbt_api_enabled and "expected_files" in op_kwargs:
+        if "expected_files" in op_kwargs:
+            # With the dbt API off nothing is downloaded, so the files are never there: [] keeps
+            # the function on its first-try branch instead of a retry command with no state.
             op_kwargs["expected_files"] = resolve_expected_files(
-                op_kwargs["expected_files"], workdir / "logs"
+                op_kwargs["expected_files"], workdir / "logs" if self.dbt_api_enabled else None
             )
             self.log.info("expected_files resolved to %s", op_kwargs["expected_files"])
         context_merge(context, op_kwargs)

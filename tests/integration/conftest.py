@@ -1,0 +1,78 @@
+"""Fixtures for DAG runs with real Airflow (dag.test()), real dbt and a real DuckDB file.
+
+A DAG run takes tens of seconds, so each scenario runs once per module (`dag_runner`) and
+several tests read its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrate.dbt_api import DbtApiStore, TaskKey
+from orchestrate.dbt_results import NodeResult, node_results
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors
+    return bag
+
+
+@dataclass
+class TaskRun:
+    """What one dbt task did in one DAG run, read back from Airflow and the dbt API store."""
+
+    state: str
+    try_number: int
+    tries: dict[int, list[NodeResult]]
+    manifest: bytes | None
+
+
+@dataclass
+class DagRunner:
+    """Runs DAGs against its own warehouse file and dbt API store."""
+
+    dagbag: object
+    warehouse: Path
+    store: DbtApiStore
+    monkeypatch: pytest.MonkeyPatch
+
+    def run(self, dag_id: str, **env: str) -> tuple[str, dict[str, TaskRun]]:
+        """Run `dag_id` with dag.test() and no retry delay, under `env`; read back each task."""
+        dag = self.dagbag.get_dag(dag_id)
+        for task in dag.tasks:
+            task.retry_delay = timedelta(0)
+        with self.monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            dag_run = dag.test()
+        return dag_run.state, {ti.task_id: self._task_run(dag_run, ti) for ti in dag_run.get_task_instances()}
+
+    def _task_run(self, dag_run, ti) -> TaskRun:
+        key = TaskKey(dag_run.dag_id, dag_run.run_id, ti.task_id, ti.map_index)
+        tries = {
+            n: node_results(self.store.read_bytes(key, n, "run_results.json")) for n in self.store.tries(key)
+        }
+        manifest = self.store.read_bytes(key, max(tries), "manifest.json") if tries else None
+        return TaskRun(ti.state, ti.try_number, tries, manifest)
+
+
+@pytest.fixture(scope="module")
+def dag_runner(dagbag, tmp_path_factory) -> Iterator[DagRunner]:
+    """A fresh DuckDB file behind the `warehouse` connection and an empty dbt API store."""
+    root = tmp_path_factory.mktemp("dag_runner")
+    warehouse = root / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "duckdb", "host": str(warehouse)}))
+        patch.setenv("DATACOVES__DBT_API_URL", str(root / "dbt_api"))
+        yield DagRunner(dagbag, warehouse, DbtApiStore(str(root / "dbt_api")), patch)

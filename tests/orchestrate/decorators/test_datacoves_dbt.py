@@ -1,0 +1,117 @@
+"""The operator's own steps, called directly. The Airflow task context is a plain dict here
+(a fake at the boundary); the DAG runs in tests/integration use the real one."""
+
+import json
+import stat
+
+import pytest
+
+from orchestrate.decorators.datacoves_dbt import DatacovesDbtOperator
+from orchestrate.profiles import ProfileError
+
+CANARY = "canary-password-5c2f"
+
+
+def context():
+    """The few context keys these steps read; Airflow's context_merge ignores an empty one."""
+    return {"run_id": "manual__2026-01-01T00:00:00+00:00"}
+
+
+def operator(function, **kwargs):
+    return DatacovesDbtOperator(task_id="dbt_build", python_callable=function, **kwargs)
+
+
+def build(expected_files: list = []):  # noqa: B006 - the documented signature
+    return "dbt build -s result:error+ --state logs" if expected_files else "dbt build"
+
+
+@pytest.mark.parametrize("returned", [None, "", "   ", 42, ["dbt", "build"]])
+def test_function_must_return_a_command(tmp_path, returned):
+    op = operator(lambda: returned)
+
+    with pytest.raises(TypeError, match="must return the dbt command"):
+        op._dbt_command(context(), tmp_path)
+
+
+def test_command_is_what_the_function_returns(tmp_path):
+    assert operator(build)._dbt_command(context(), tmp_path) == "dbt build"
+
+
+def test_retry_branch_runs_when_the_expected_files_were_downloaded(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "run_results.json").write_text("{}")
+    op = operator(build, dbt_api_enabled=True, op_kwargs={"expected_files": ["run_results.json"]})
+
+    assert op._dbt_command(context(), tmp_path) == "dbt build -s result:error+ --state logs"
+
+
+def test_first_try_branch_runs_when_nothing_was_downloaded(tmp_path):
+    op = operator(build, dbt_api_enabled=True, op_kwargs={"expected_files": ["run_results.json"]})
+
+    assert op._dbt_command(context(), tmp_path) == "dbt build"
+
+
+def test_expected_files_are_empty_when_the_dbt_api_is_off(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "run_results.json").write_text("{}")
+    op = operator(build, dbt_api_enabled=False, op_kwargs={"expected_files": ["run_results.json"]})
+
+    assert op._dbt_command(context(), tmp_path) == "dbt build"
+
+
+def test_expected_files_must_be_a_list(tmp_path):
+    op = operator(build, dbt_api_enabled=True, op_kwargs={"expected_files": "run_results.json"})
+
+    with pytest.raises(TypeError, match="expected_files must be a list"):
+        op._dbt_command(context(), tmp_path)
+
+
+def test_missing_dbt_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+
+    with pytest.raises(FileNotFoundError, match="dbt is not installed"):
+        operator(build)._dbt_command(context(), tmp_path)
+
+
+def test_multiple_outputs_is_ignored_with_a_warning():
+    with pytest.warns(UserWarning, match="multiple_outputs"):
+        op = operator(build, multiple_outputs=True)
+
+    assert op.multiple_outputs is False
+
+
+@pytest.fixture
+def postgres_connection(monkeypatch):
+    connection = {
+        "conn_type": "postgres",
+        "host": "db",
+        "login": "dbt",
+        "password": CANARY,
+        "schema": "public",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_WAREHOUSE", json.dumps(connection))
+
+
+@pytest.mark.usefixtures("postgres_connection")
+def test_profile_is_private_and_holds_no_secret(tmp_path):
+    op = operator(build, connection_id="postgres_warehouse", overrides={"dbname": "analytics"})
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+
+    env = op._write_profile(project, tmp_path / "profiles")
+
+    profiles = tmp_path / "profiles" / "profiles.yml"
+    assert stat.S_IMODE(profiles.stat().st_mode) == 0o600
+    assert stat.S_IMODE(profiles.parent.stat().st_mode) == 0o700
+    assert CANARY not in profiles.read_text()
+    assert "dbname: analytics" in profiles.read_text()
+    assert CANARY in env.values()
+    assert env["DBT_PROFILES_DIR"] == str(profiles.parent)
+    assert CANARY not in json.dumps(op.env or {})
+
+
+def test_connection_id_is_required(tmp_path):
+    with pytest.raises(ProfileError, match="needs connection_id"):
+        operator(build)._write_profile(tmp_path, tmp_path / "profiles")
