@@ -19,9 +19,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is needed; run with PYTHON=python3.12 (or similar)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@if $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then \
-		$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt && \
-		$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . ; \
+	@uv="$$(command -v uv || true)"; \
+	if [ -z "$$uv" ] && $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then uv=$(BIN)/uv; fi; \
+	if [ -n "$$uv" ]; then \
+		$$uv pip install -q --python $(BIN)/python -r requirements.txt && \
+		$$uv pip install -q --python $(BIN)/python --no-deps -e . ; \
 	else \
 		echo "uv is unavailable; installing with pip (slower)"; \
 		$(BIN)/python -m pip install -q -r requirements.txt && \
@@ -39,7 +41,7 @@ lint: setup  ## Run every pre-commit hook on every file
 	$(BIN)/pre-commit run --all-files
 
 lock: setup  ## Re-compile requirements.txt from requirements.in
-	$(BIN)/uv pip compile -q requirements.in -o requirements.txt --python-version 3.11
+	$$(command -v uv || echo $(BIN)/uv) pip compile -q requirements.in -o requirements.txt --python-version 3.11
 
 reset:  ## Delete local state: Airflow's DB, the warehouse and the dbt API store (.local/)
 	rm -rf .local

@@ -47,13 +47,16 @@ def main() -> int:
     print(f"\nDAG run {dag_run.run_id}: {dag_run.state}")
     for ti in dag_run.get_task_instances():
         key = TaskKey(DAG_ID, dag_run.run_id, ti.task_id, ti.map_index)
+        total = None
         for try_number in store.tries(key):
             results = node_results(store.read_bytes(key, try_number, "run_results.json"))
-            failed = [r.unique_id for r in results if r.status in ("error", "fail")]
-            print(f"  {ti.task_id} try {try_number}: {len(results)} nodes {counts_by_status(results)}")
-            for unique_id in failed:
-                print(f"    failed: {unique_id}")
-        print(f"  {ti.task_id}: {ti.state} after {ti.try_number} tries; artifacts in {store.task_path(key)}")
+            total = total or len(results)
+            counts = ", ".join(f"{n} {status}" for status, n in counts_by_status(results).items())
+            print(f"  {ti.task_id} try {try_number}: ran {len(results)} of {total} nodes ({counts})")
+            for result in results:
+                if result.status in ("error", "fail"):
+                    print(f"      {result.status}: {result.unique_id}")
+        print(f"  {ti.task_id}: {ti.state} on try {ti.try_number}; artifacts in {store.task_path(key)}")
     return 0 if dag_run.state == "success" else 1
 
 
