@@ -1,10 +1,10 @@
 """Every environment variable the template reads, with its default, in one place.
 
-    DATACOVES__DBT_HOME          the dbt project               default: <repo>/transform
-    DATACOVES__DBT_API_URL       the dbt API store's root      default: $AIRFLOW_HOME/dbt_api
-    DATACOVES__AIRFLOW_TYPE      "team_airflow" when shared    default: unset
-    DATACOVES__ENVIRONMENT_SLUG  the environment's name        default: unset
-    DATACOVES__DEVELOPMENT_SLUG  the slug that is not prod     default: "development"
+DATACOVES__DBT_HOME          the dbt project               default: <repo>/transform
+DATACOVES__DBT_API_URL       the dbt API store's root      default: $AIRFLOW_HOME/dbt_api
+DATACOVES__AIRFLOW_TYPE      "team_airflow" when shared    default: unset
+DATACOVES__ENVIRONMENT_SLUG  the environment's name        default: unset
+DATACOVES__DEVELOPMENT_SLUG  the slug that is not prod     default: "development"
 """
 
 from __future__ import annotations
