@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,19 @@ def log_failure(context: dict[str, Any]) -> None:
     )
 
 
+def failure_callbacks(owner_email: str) -> list[Callable[[dict[str, Any]], None]]:
+    """Log every failure; on the production Airflow also mail the owner.
+
+    Airflow 3.3 deprecates `email_on_failure` in favour of notifiers, so mail goes through
+    SmtpNotifier (connection `smtp_default`). Local and development Airflows never send mail.
+    """
+    if not config.is_production():
+        return [log_failure]
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return [log_failure, SmtpNotifier(to=owner_email)]
+
+
 def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str, Any]:
     """Return the team's default_args; keyword arguments override any of them.
 
@@ -38,16 +52,12 @@ def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str
         )
     default_args: dict[str, Any] = {
         "owner": owner,
-        "email": owner_email,
-        # Only the shared production Airflow sends mail; local and development runs would spam.
-        "email_on_failure": config.is_production(),
-        "email_on_retry": False,
         "start_date": datetime(2025, 1, 1, tzinfo=UTC),
         "retries": 3,
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": 2.0,
         "execution_timeout": timedelta(hours=2),
-        "on_failure_callback": log_failure,
+        "on_failure_callback": failure_callbacks(owner_email),
     }
     default_args.update(overrides)
     return default_args

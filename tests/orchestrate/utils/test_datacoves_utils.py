@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrate.utils.datacoves_utils import set_default_args, set_schedule
+from orchestrate.utils.datacoves_utils import log_failure, set_default_args, set_schedule
 
 PRODUCTION = {"DATACOVES__AIRFLOW_TYPE": "team_airflow", "DATACOVES__ENVIRONMENT_SLUG": "prd001"}
 
@@ -17,22 +17,23 @@ def test_default_args_hold_the_team_defaults():
     args = set_default_args(owner="Data Team", owner_email="data@example.com")
 
     assert args["owner"] == "Data Team"
-    assert args["email"] == "data@example.com"
     assert args["start_date"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert args["retries"] == 3
     assert args["retry_delay"] == timedelta(minutes=5)
     assert args["retry_exponential_backoff"] == 2.0
     assert args["execution_timeout"] == timedelta(hours=2)
-    assert callable(args["on_failure_callback"])
-
-
-def test_default_args_do_not_send_mail_outside_production():
-    assert set_default_args(owner="a", owner_email="a@example.com")["email_on_failure"] is False
+    assert args["on_failure_callback"] == [log_failure]
 
 
 @pytest.mark.usefixtures("production")
-def test_default_args_send_mail_on_production():
-    assert set_default_args(owner="a", owner_email="a@example.com")["email_on_failure"] is True
+def test_production_also_mails_the_owner_on_failure():
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    callbacks = set_default_args(owner="a", owner_email="a@example.com")["on_failure_callback"]
+
+    assert callbacks[0] is log_failure
+    assert isinstance(callbacks[1], SmtpNotifier)
+    assert callbacks[1].to == "a@example.com"
 
 
 def test_default_args_take_overrides():
