@@ -12,7 +12,6 @@ DBT_FORCE_FAILURE names the model(s) that fail on an Airflow task's first try
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -28,16 +27,15 @@ def main() -> int:
     env = local_env.apply()
     os.environ.setdefault("DBT_FORCE_FAILURE", DEFAULT_FAILURE)
     print(f"Local Airflow home: {env['AIRFLOW_HOME']}")
-    subprocess.run(
-        [Path(sys.executable).parent / "airflow", "db", "migrate"], check=True, capture_output=True
-    )
 
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.db import upgradedb
 
     from orchestrate import config
     from orchestrate.dbt_api import DbtApiStore, TaskKey
     from orchestrate.dbt_results import counts_by_status, node_results
 
+    upgradedb()  # `airflow db migrate`, in this process: a no-op once the DB is current
     dag = DagBag(dag_folder=REPO_ROOT / "dags", safe_mode=False).get_dag(DAG_ID)
     for task in dag.tasks:
         task.retry_delay = timedelta(0)

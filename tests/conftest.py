@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -41,7 +39,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB (dag.test() needs a real, file-backed one)."""
+    from airflow.utils.db import upgradedb
+
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    airflow = Path(sys.executable).parent / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    upgradedb()  # what `airflow db migrate` runs
     return Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
