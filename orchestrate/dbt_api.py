@@ -17,7 +17,6 @@ never leaves a torn file for a later try to read.
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -25,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
-
-log = logging.getLogger(__name__)
 
 TRY_DIR = re.compile(r"^try-(\d+)$")
 # A key part is one path segment: no separators, not "." or "..".
@@ -108,19 +105,20 @@ class DbtApiStore:
     def read_bytes(self, key: TaskKey, try_number: int, name: str) -> bytes:
         return (self.try_path(key, try_number) / name).read_bytes()
 
-    def download(self, key: TaskKey, before: int, names: Iterable[str], dest: Path) -> list[str]:
-        """Copy `names` from the newest earlier try that has them into `dest`; return those copied.
+    def download(self, key: TaskKey, before: int, names: Iterable[str], dest: Path) -> tuple[int | None, list[str]]:
+        """Copy `names` from the newest earlier try that has them into `dest`.
 
+        Returns that try's number (None when there is none) and the names copied.
         `run_results.json` picks the try; the other files come from that same try, so a
-        download never mixes one try's results with another try's sources.
+        download never mixes one try's results with another try's manifest.
         """
         names = list(names)
         if not names:
-            return []
+            return None, []
         anchor = "run_results.json" if "run_results.json" in names else names[0]
         try_number = self.latest_try_with(key, anchor, before)
         if try_number is None:
-            return []
+            return None, []
         dest.mkdir(parents=True, exist_ok=True)
         copied = []
         for name in names:
@@ -128,8 +126,7 @@ class DbtApiStore:
             if source.exists():
                 (dest / name).write_bytes(source.read_bytes())
                 copied.append(name)
-        log.info("Downloaded %s from try %s of %s", copied, try_number, "/".join(key.parts()))
-        return copied
+        return try_number, copied
 
 
 def resolve_expected_files(expected: object, logs_dir: Path | None) -> list[str]:

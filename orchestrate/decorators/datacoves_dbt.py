@@ -7,7 +7,8 @@ One try, in order:
 4. resolve `expected_files`, call the function, check it returned a command;
 5. run `dbt deps` when the project has packages and they are missing, then the command, with
    bash in the working copy (BashOperator does this part: live logs, exit code 99 = skip);
-6. finally, on success and on failure, upload run_results.json, sources.json and the manifest.
+6. log a summary (counts by status, failures, slowest nodes) and return it as the XCom;
+7. finally, on success and on failure, upload run_results.json, sources.json and the manifest.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
     from orchestrate.dbt_api import DbtApiStore, TaskKey
+    from orchestrate.dbt_results import NodeResult
 
-PER_RUN_FILES = ("run_results.json", "sources.json")
 STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+PLAN_LIMIT = 20  # node names shown in a log line
 
 
 class DatacovesDbtOperator(DecoratedOperator, BashOperator):
@@ -115,7 +117,7 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         self.run_dbt_deps = run_dbt_deps
         self._dbt_env: dict[str, str] = {}
 
-    def execute(self, context: Context) -> Any:
+    def execute(self, context: Context) -> dict[str, Any]:
         from orchestrate import config
         from orchestrate.working_copy import make_working_copy
 
@@ -125,19 +127,21 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             workdir = make_working_copy(project_dir, Path(scratch) / "project")
             store, key = self._store(context) if self.dbt_api_enabled else (None, None)
             try_number = context["ti"].try_number
-            if store is not None:
-                self._download(store, key, try_number, workdir)
+            previous = self._download(store, key, try_number, workdir) if store is not None else None
+            self._log_plan(try_number, previous)
 
             self.bash_command = self._dbt_command(context, workdir)
             self.render_template_fields(context)
             self.cwd = str(workdir)
             try:
                 self._dbt_deps_if_needed(context, workdir)
-                result = super().execute(context)
+                super().execute(context)
             except BaseException:
+                self._report(workdir, try_number, previous)
                 if store is not None:
                     self._upload_after_failure(store, key, try_number, workdir)
                 raise
+            result = self._report(workdir, try_number, previous)
             if store is not None:
                 self._upload(store, key, try_number, workdir)
             return result
@@ -180,19 +184,78 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         key.parts()  # a bad upload_tag fails here, before dbt runs
         return DbtApiStore(config.dbt_api_url()), key
 
-    def _download(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+    def _download(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> list[NodeResult] | None:
+        """Fetch the newest earlier try's files into logs/; return its results if a retry can use them.
+
+        Results that are unreadable, truncated or from another dbt version are removed again, so
+        `expected_files` comes out `[]` and the function takes its full-build branch.
+        """
+        from orchestrate.dbt_results import checked_node_results
+
         names = [
             *(["run_results.json"] if self.download_run_results else []),
             *(["sources.json"] if self.download_sources_json else []),
             *self.download_additional_files,
         ]
-        got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
+        source_try, got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
         if self.download_static_artifacts:
             store.download(key, before=try_number, names=STATIC_FILES, dest=workdir / "target")
-        if got:
-            self.log.info("Try %s: downloaded %s from an earlier try into logs/", try_number, got)
-        else:
-            self.log.info("Try %s: no earlier try stored results; nothing downloaded", try_number)
+        if not got:
+            self.log.info("Try %s: no earlier try of this task stored results", try_number)
+            return None
+        self.log.info("Try %s: downloaded %s from try %s into logs/", try_number, got, source_try)
+        if "run_results.json" not in got:
+            return None
+        run_results = workdir / "logs" / "run_results.json"
+        try:
+            return checked_node_results(run_results.read_bytes())
+        except ValueError as reason:
+            run_results.unlink()
+            self.log.warning(
+                "Try %s: the run_results.json stored by try %s cannot be used, so this try builds everything: %s",
+                try_number,
+                source_try,
+                reason,
+            )
+            return None
+
+    def _log_plan(self, try_number: int, previous: list[NodeResult] | None) -> None:
+        """Say, before dbt starts, whether this is a first try or a retry, and what is left to do."""
+        from orchestrate.dbt_results import counts_by_status, unfinished
+
+        if previous is None:
+            self.log.info("Try %s: no earlier results to retry from; running the full command", try_number)
+            return
+        todo = unfinished(previous)
+        self.log.info("Try %s is a retry. The previous try ended %s.", try_number, counts_by_status(previous))
+        if not todo:
+            self.log.info("Nothing to re-run: every node of the previous try succeeded; nothing is rebuilt")
+            return
+        shown = ", ".join(r.unique_id for r in todo[:PLAN_LIMIT])
+        more = f" and {len(todo) - PLAN_LIMIT} more" if len(todo) > PLAN_LIMIT else ""
+        self.log.info("%s nodes did not succeed and are to be re-run: %s%s", len(todo), shown, more)
+
+    def _report(self, workdir: Path, try_number: int, previous: list[NodeResult] | None) -> dict[str, Any]:
+        """Log what dbt did (counts, failures, slowest nodes); return it as a small summary."""
+        from orchestrate.dbt_results import node_results, summary
+
+        run_results = workdir / "target" / "run_results.json"
+        results = node_results(run_results.read_bytes()) if run_results.is_file() else []
+        report = summary(results, try_number, previous)
+        self.log.info("dbt ran %s nodes: %s", report["nodes"], report["counts"])
+        for failure in report["failed"]:
+            self.log.error("%s %s: %s", failure["status"], failure["unique_id"], failure["message"])
+        slowest = ", ".join(f"{n['unique_id']} {n['seconds']}s" for n in report["slowest"])
+        self.log.info("Slowest: %s", slowest or "none")
+        if report["not_rerun"]:
+            self.log.warning(
+                "%s nodes that did not succeed on the previous try were not run by this retry, so "
+                "their tables may be missing or stale: %s. The command's selection misses them; "
+                "retry_command() in orchestrate.utils.datacoves_utils selects them.",
+                len(report["not_rerun"]),
+                ", ".join(report["not_rerun"][:PLAN_LIMIT]),
+            )
+        return report
 
     def _dbt_command(self, context: Context, workdir: Path) -> str:
         """Call the decorated function and return the command it built, checked."""
@@ -230,9 +293,7 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         has_packages = any((workdir / name).is_file() for name in PACKAGE_FILES)
         if not (self.run_dbt_deps or (has_packages and not (workdir / "dbt_packages").exists())):
             return
-        result = self.subprocess_hook.run_command(
-            ["dbt", "deps"], env=self.get_env(context), cwd=str(workdir)
-        )
+        result = self.subprocess_hook.run_command(["dbt", "deps"], env=self.get_env(context), cwd=str(workdir))
         if result.exit_code != 0:
             raise RuntimeError(f"`dbt deps` failed with exit code {result.exit_code}; see the log above")
 
@@ -243,9 +304,7 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             "manifest.json",
             *(["partial_parse.msgpack"] if self.upload_static_artifacts else []),
         ]
-        return [workdir / "target" / name for name in names] + [
-            workdir / name for name in self.upload_additional_files
-        ]
+        return [workdir / "target" / name for name in names] + [workdir / name for name in self.upload_additional_files]
 
     def _upload(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
         stored = store.upload(key, try_number, self._artifacts(workdir))

@@ -53,9 +53,7 @@ def isolated_parse_errors() -> dict[str, list[str]]:
     env = {
         **os.environ,
         "PATH": "/usr/bin:/bin",
-        "AIRFLOW_CONN_WAREHOUSE": json.dumps(
-            {"conn_type": "duckdb", "host": "/nonexistent/warehouse.duckdb"}
-        ),
+        "AIRFLOW_CONN_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": "/nonexistent/warehouse.duckdb"}),
     }
     out = subprocess.run(
         [sys.executable, "-c", ISOLATED_PARSE, *map(str, DAG_FILES)],

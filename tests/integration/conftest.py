@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,8 @@ class TaskRun:
     try_number: int
     tries: dict[int, list[NodeResult]]
     manifest: bytes | None
+    xcom: Any  # the task's return value: the summary of its last try
+    key: TaskKey  # where its tries are in the dbt API store
 
 
 @dataclass
@@ -47,11 +50,17 @@ class DagRunner:
     store: DbtApiStore
     monkeypatch: pytest.MonkeyPatch
 
-    def run(self, dag_id: str, **env: str) -> tuple[str, dict[str, TaskRun]]:
-        """Run `dag_id` with dag.test() and no retry delay, under `env`; read back each task."""
+    def run(
+        self, dag_id: str, before_retry: Callable[..., None] | None = None, **env: str
+    ) -> tuple[str, dict[str, TaskRun]]:
+        """Run `dag_id` with dag.test() and no retry delay, under `env`; read back each task.
+
+        `before_retry` runs as each task's on_retry_callback, between a failed try and the next.
+        """
         dag = self.dagbag.get_dag(dag_id)
         for task in dag.tasks:
             task.retry_delay = timedelta(0)
+            task.on_retry_callback = [before_retry] if before_retry else []
         with self.monkeypatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
@@ -60,11 +69,19 @@ class DagRunner:
 
     def _task_run(self, dag_run, ti) -> TaskRun:
         key = TaskKey(dag_run.dag_id, dag_run.run_id, ti.task_id, ti.map_index)
-        tries = {
-            n: node_results(self.store.read_bytes(key, n, "run_results.json")) for n in self.store.tries(key)
-        }
+        tries = {n: node_results(self.store.read_bytes(key, n, "run_results.json")) for n in self.store.tries(key)}
         manifest = self.store.read_bytes(key, max(tries), "manifest.json") if tries else None
-        return TaskRun(ti.state, ti.try_number, tries, manifest)
+        return TaskRun(ti.state, ti.try_number, tries, manifest, self._return_value(ti), key)
+
+    @staticmethod
+    def _return_value(ti) -> Any:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            query = XComModel.get_many(run_id=ti.run_id, key="return_value", task_ids=ti.task_id, dag_ids=ti.dag_id)
+            rows = session.scalars(query).all()
+            return XComModel.deserialize_value(rows[0]) if rows else None
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def test_download_takes_the_newest_earlier_try(store, target, tmp_path):
 
     got = store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")
 
-    assert got == ["run_results.json"]
+    assert got == (2, ["run_results.json"])
     assert (tmp_path / "logs" / "run_results.json").read_text() == '{"results": [], "try": 2}'
 
 
@@ -62,7 +62,8 @@ def test_download_skips_a_try_that_stored_no_results(store, target, tmp_path):
 
     got = store.download(KEY, before=3, names=["run_results.json", "manifest.json"], dest=tmp_path / "logs")
 
-    assert got == ["run_results.json"]  # both from try 1: never one try's results with another's manifest
+    # Both from try 1: never one try's results with another try's manifest.
+    assert got == (1, ["run_results.json"])
 
 
 def test_download_ignores_a_torn_temporary_file(store, target, tmp_path):
@@ -79,7 +80,7 @@ def test_download_ignores_a_torn_temporary_file(store, target, tmp_path):
 def test_first_try_downloads_nothing(store, target, tmp_path):
     store.upload(KEY, 1, [target / "run_results.json"])  # e.g. the same tag reused by a new run
 
-    assert store.download(KEY, before=1, names=["run_results.json"], dest=tmp_path / "logs") == []
+    assert store.download(KEY, before=1, names=["run_results.json"], dest=tmp_path / "logs") == (None, [])
     assert not (tmp_path / "logs").exists()
 
 
@@ -90,7 +91,7 @@ def test_two_tasks_in_one_run_do_not_see_each_other(store, target, tmp_path):
     store.upload(KEY, 1, [target / "run_results.json"])
 
     for key in (other_task, other_dag, mapped):
-        assert store.download(key, before=2, names=["run_results.json"], dest=tmp_path / "logs") == []
+        assert store.download(key, before=2, names=["run_results.json"], dest=tmp_path / "logs") == (None, [])
 
 
 @pytest.mark.parametrize("tag", ["a/b", "..", ".", "", "a\\b"])

@@ -25,9 +25,7 @@ def test_package_name_is_the_normalised_distribution_name():
 
 
 def test_entry_point_is_installed():
-    (entry_point,) = [
-        ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("orchestrate.")
-    ]
+    (entry_point,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("orchestrate.")]
 
     assert entry_point.load() is get_provider_info
 

@@ -37,9 +37,7 @@ def test_unknown_connection_names_the_fix():
 def test_connection_type_without_a_mapping_lists_the_supported_ones(connection):
     connection("ftp_server", conn_type="ftp", host="example.com")
 
-    with pytest.raises(
-        ProfileError, match="type 'ftp', which has no dbt profile mapping; use one of: .*duckdb"
-    ):
+    with pytest.raises(ProfileError, match="type 'ftp', which has no dbt profile mapping; use one of: .*duckdb"):
         render_profile("ftp_server", "shop", "default")
 
 

@@ -6,10 +6,12 @@ import stat
 
 import pytest
 
+from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.decorators.datacoves_dbt import DatacovesDbtOperator
 from orchestrate.profiles import ProfileError
 
 CANARY = "canary-password-5c2f"
+KEY = TaskKey("dag", "manual__2026-01-01T00:00:00+00:00", "dbt_build")
 
 
 def context():
@@ -115,3 +117,23 @@ def test_profile_is_private_and_holds_no_secret(tmp_path):
 def test_connection_id_is_required(tmp_path):
     with pytest.raises(ProfileError, match="needs connection_id"):
         operator(build)._write_profile(tmp_path, tmp_path / "profiles")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [b"", b'{"metadata": {}, "results": [{"unique_id"', b'{"metadata": {"dbt_version": "1.5.0"}, "results": []}'],
+    ids=["empty", "truncated", "other-dbt-version"],
+)
+def test_unusable_stored_results_fall_back_to_a_full_build(tmp_path, stored):
+    store = DbtApiStore(str(tmp_path / "store"))
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "run_results.json").write_bytes(stored)
+    store.upload(KEY, 1, [previous / "run_results.json"])
+    workdir = tmp_path / "work"
+    expected = {"expected_files": ["run_results.json"]}
+    op = operator(build, dbt_api_enabled=True, download_run_results=True, op_kwargs=expected)
+
+    assert op._download(store, KEY, 2, workdir) is None
+    assert op._dbt_command(context(), workdir) == "dbt build"
+    assert store.read_bytes(KEY, 1, "run_results.json") == stored  # what was stored is kept
