@@ -1,4 +1,4 @@
-"""retry_command() as text; tests/integration/test_retry_command.py runs what it builds with dbt."""
+"""retry_command() as text; tests/integration/test_retry_after_a_failed_test.py runs it with dbt."""
 
 import shlex
 
