@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 PLAN_LIMIT = 20  # node names shown in a log line
+SCRATCH_PREFIX = "datacoves_dbt_"
+DUCKDB_LOCKED = "Could not set lock on file"
 
 
 class DatacovesDbtOperator(DecoratedOperator, BashOperator):
@@ -122,7 +124,8 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         from orchestrate.working_copy import make_working_copy
 
         project_dir = Path(self.project_dir or config.dbt_project_dir())
-        with tempfile.TemporaryDirectory(prefix="datacoves_dbt_") as scratch:
+        remove_orphaned_scratch_dirs()
+        with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}_") as scratch:
             self._dbt_env = self._write_profile(project_dir, Path(scratch) / "profiles")
             workdir = make_working_copy(project_dir, Path(scratch) / "project")
             store, key = self._store(context) if self.dbt_api_enabled else (None, None)
@@ -130,8 +133,7 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             previous = self._download(store, key, try_number, workdir) if store is not None else None
             self._log_plan(try_number, previous)
 
-            self.bash_command = self._dbt_command(context, workdir)
-            self.render_template_fields(context)
+            self.bash_command = self._render_quoted(self._dbt_command(context, workdir), context)
             self.cwd = str(workdir)
             try:
                 self._dbt_deps_if_needed(context, workdir)
@@ -145,6 +147,18 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             if store is not None:
                 self._upload(store, key, try_number, workdir)
             return result
+
+    def _render_quoted(self, command: str, context: Context) -> str:
+        """Render the command's Jinja, quoting every value a template puts into it for the shell.
+
+        `{{ dag_run.conf["select"] }}` holding `orders; rm -rf ~` becomes the single word
+        `'orders; rm -rf ~'`, which dbt rejects as a selector; the shell never runs `rm`. The
+        result is rendered once only, so a value holding `{{ ... }}` stays literal text.
+        """
+        quoting = self.get_template_env(dag=self.dag if self.has_dag() else None).overlay(
+            finalize=lambda value: shlex.quote(str(value))
+        )
+        return self.render_template(command, context, jinja_env=quoting)
 
     def get_env(self, context: Context) -> dict:
         """BashOperator's environment plus the profile's; kept off `self.env`, which the UI shows."""
@@ -245,6 +259,12 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         self.log.info("dbt ran %s nodes: %s", report["nodes"], report["counts"])
         for failure in report["failed"]:
             self.log.error("%s %s: %s", failure["status"], failure["unique_id"], failure["message"])
+        if any(DUCKDB_LOCKED in failure["message"] for failure in report["failed"]):
+            self.log.error(
+                "Another process holds the DuckDB file open: DuckDB allows one writer per file. Give "
+                "tasks that run at the same time their own files (a connection each), or put them in "
+                "an Airflow pool with one slot."
+            )
         slowest = ", ".join(f"{n['unique_id']} {n['seconds']}s" for n in report["slowest"])
         self.log.info("Slowest: %s", slowest or "none")
         if report["not_rerun"]:
@@ -316,6 +336,28 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             self._upload(store, key, try_number, workdir)
         except Exception:
             self.log.exception("Try %s: could not store its dbt artifacts", try_number)
+
+
+def remove_orphaned_scratch_dirs() -> None:
+    """Remove scratch folders (working copy, private profile) of tries whose process was killed.
+
+    A try's own folder is removed when the try ends; a SIGKILL skips that, so the next try on the
+    machine removes the folders whose process is gone.
+    """
+    for scratch in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*_*"):
+        pid = scratch.name[len(SCRATCH_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def datacoves_dbt_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

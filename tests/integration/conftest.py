@@ -51,7 +51,11 @@ class DagRunner:
     monkeypatch: pytest.MonkeyPatch
 
     def run(
-        self, dag_id: str, before_retry: Callable[..., None] | None = None, **env: str
+        self,
+        dag_id: str,
+        before_retry: Callable[..., None] | None = None,
+        conf: dict[str, Any] | None = None,
+        **env: str,
     ) -> tuple[str, dict[str, TaskRun]]:
         """Run `dag_id` with dag.test() and no retry delay, under `env`; read back each task.
 
@@ -64,7 +68,7 @@ class DagRunner:
         with self.monkeypatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
-            dag_run = dag.test()
+            dag_run = dag.test(run_conf=conf)
         return dag_run.state, {ti.task_id: self._task_run(dag_run, ti) for ti in dag_run.get_task_instances()}
 
     def _task_run(self, dag_run, ti) -> TaskRun:
