@@ -13,6 +13,7 @@ One try, in order:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -139,7 +140,8 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
                 self._dbt_deps_if_needed(context, workdir)
                 super().execute(context)
             except BaseException:
-                self._report(workdir, try_number, previous)
+                with contextlib.suppress(Exception):  # the dbt error is the one to raise
+                    self._report(workdir, try_number, previous)
                 if store is not None:
                     self._upload_after_failure(store, key, try_number, workdir)
                 raise
