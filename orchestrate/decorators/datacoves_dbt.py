@@ -302,7 +302,10 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
                 f"{self.python_callable.__name__}() returned {command!r}; a @task.datacoves_dbt "
                 'function must return the dbt command to run, e.g. return "dbt build -s my_model+"'
             )
-        words = shlex.split(command, comments=True)
+        try:
+            words = shlex.split(command, comments=True)
+        except ValueError:  # unbalanced quotes: bash will say so, with the command in the log
+            words = []
         if words and words[0] == "dbt" and not shutil.which("dbt", path=self.get_env(context)["PATH"]):
             raise FileNotFoundError(
                 "dbt is not installed in the environment Airflow runs in: add dbt-core and your "
