@@ -344,15 +344,34 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
 
 
 def remove_orphaned_scratch_dirs() -> None:
-    """Remove scratch folders (working copy, private profile) of tries whose process was killed.
+    """Clean up after tries whose process was killed: stop their dbt, remove their folders.
 
-    A try's own folder is removed when the try ends; a SIGKILL skips that, so the next try on the
-    machine removes the folders whose process is gone.
+    A try's own folder (working copy, private profile) is removed when the try ends, and its dbt
+    ends with it; a SIGKILL skips both. dbt runs in a session of its own, so it outlives the task
+    process and would hold the DuckDB file that the next try needs. So each try first stops the
+    processes still working in the folder of a try whose process is gone, then removes the folder.
     """
+    orphans = []
     for scratch in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*_*"):
         pid = scratch.name[len(SCRATCH_PREFIX) :].split("_", 1)[0]
         if pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(scratch, ignore_errors=True)
+            orphans.append(scratch)
+    if not orphans:
+        return
+    _kill_processes_inside(orphans)
+    for scratch in orphans:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _kill_processes_inside(folders: list[Path]) -> None:
+    import psutil
+
+    prefixes = tuple(f"{folder.resolve()}{os.sep}" for folder in folders)
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info.get("cwd")
+        if cwd and f"{cwd}{os.sep}".startswith(prefixes):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
 
 def _process_exists(pid: int) -> bool:

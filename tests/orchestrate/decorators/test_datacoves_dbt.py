@@ -2,12 +2,13 @@
 (a fake at the boundary); the DAG runs in tests/integration use the real one."""
 
 import json
+import os
 import stat
 
 import pytest
 
 from orchestrate.dbt_api import DbtApiStore, TaskKey
-from orchestrate.decorators.datacoves_dbt import DatacovesDbtOperator
+from orchestrate.decorators.datacoves_dbt import SCRATCH_PREFIX, DatacovesDbtOperator, remove_orphaned_scratch_dirs
 from orchestrate.profiles import ProfileError
 
 CANARY = "canary-password-5c2f"
@@ -137,3 +138,22 @@ def test_unusable_stored_results_fall_back_to_a_full_build(tmp_path, stored):
     assert op._download(store, KEY, 2, workdir) is None
     assert op._dbt_command(context(), workdir) == "dbt build"
     assert store.read_bytes(KEY, 1, "run_results.json") == stored  # what was stored is kept
+
+
+def test_a_killed_trys_folder_and_its_dbt_are_cleaned_up_by_the_next_try(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead_pid = 2**22 + 1  # above Linux's largest pid: no process has it
+    orphan = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}_x"
+    (orphan / "project").mkdir(parents=True)
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}_y"
+    alive.mkdir()
+    # Stands in for a dbt left running by a killed try, working in that try's copy.
+    left_running = subprocess.Popen(["sleep", "300"], cwd=orphan / "project")
+
+    remove_orphaned_scratch_dirs()
+
+    assert left_running.wait(timeout=10) == -9
+    assert not orphan.exists()
+    assert alive.exists()  # a try still running keeps its folder
