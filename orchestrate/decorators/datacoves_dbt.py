@@ -40,6 +40,14 @@ PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 PLAN_LIMIT = 20  # node names shown in a log line
 SCRATCH_PREFIX = "datacoves_dbt_"
 DUCKDB_LOCKED = "Could not set lock on file"
+DUCKDB_LOCKED_HINT = (
+    "Another process holds the DuckDB file open: DuckDB allows one writer per file. Give tasks that run "
+    "at the same time their own files (a connection each), or put them in an Airflow pool with one slot."
+)
+
+
+class StoreError(RuntimeError):
+    """The dbt API store could not be written."""
 
 
 class DatacovesDbtOperator(DecoratedOperator, BashOperator):
@@ -261,12 +269,12 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         self.log.info("dbt ran %s nodes: %s", report["nodes"], report["counts"])
         for failure in report["failed"]:
             self.log.error("%s %s: %s", failure["status"], failure["unique_id"], failure["message"])
-        if any(DUCKDB_LOCKED in failure["message"] for failure in report["failed"]):
-            self.log.error(
-                "Another process holds the DuckDB file open: DuckDB allows one writer per file. Give "
-                "tasks that run at the same time their own files (a connection each), or put them in "
-                "an Airflow pool with one slot."
-            )
+        # dbt exits before running any node when it cannot open the database: look in its log too.
+        dbt_log = workdir / "logs" / "dbt.log"
+        log_tail = dbt_log.read_bytes()[-200_000:].decode(errors="replace") if dbt_log.is_file() else ""
+        if DUCKDB_LOCKED in log_tail or any(DUCKDB_LOCKED in f["message"] for f in report["failed"]):
+            report["hint"] = DUCKDB_LOCKED_HINT
+            self.log.error(DUCKDB_LOCKED_HINT)
         slowest = ", ".join(f"{n['unique_id']} {n['seconds']}s" for n in report["slowest"])
         self.log.info("Slowest: %s", slowest or "none")
         if report["not_rerun"]:
@@ -332,7 +340,14 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         return [workdir / "target" / name for name in names] + [workdir / name for name in self.upload_additional_files]
 
     def _upload(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
-        stored = store.upload(key, try_number, self._artifacts(workdir))
+        try:
+            stored = store.upload(key, try_number, self._artifacts(workdir))
+        except OSError as error:
+            raise StoreError(
+                f"Try {try_number} could not store its dbt artifacts in the dbt API at {store.root}: {error}. "
+                "Make DATACOVES__DBT_API_URL point at a writable location with free space; what earlier "
+                "tries stored is untouched."
+            ) from error
         self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
 
     def _upload_after_failure(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:

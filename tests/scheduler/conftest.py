@@ -1,6 +1,6 @@
 """A real Airflow 3.3 on loopback, for tests that run DAGs the way production does.
 
-`airflow_server` (module-scoped) starts the three components of an Airflow 3.3 as subprocesses of
+`airflow_server` (one per test session) starts the three components of an Airflow 3.3 as subprocesses of
 this environment's `airflow` CLI, each in its own process group:
 
     api-server      REST API and the execution API that task processes talk to (127.0.0.1 only)
@@ -108,9 +108,19 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+# A password no file, log or API answer of this Airflow may contain (tests/scheduler/test_secrets.py).
+CANARY = f"canary-{secrets.token_hex(8)}"
+
+
 def duckdb_connection(path: str | Path) -> str:
-    """An Airflow connection (JSON, for an AIRFLOW_CONN_* variable) to a DuckDB file."""
-    return json.dumps({"conn_type": "duckdb", "host": str(path)})
+    """An Airflow connection (JSON, for an AIRFLOW_CONN_* variable) to a DuckDB file, with a canary password."""
+    return json.dumps({"conn_type": "duckdb", "host": str(path), "password": CANARY})
+
+
+@pytest.fixture(scope="session")
+def canary() -> str:
+    """The password in every connection of the test Airflow."""
+    return CANARY
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -440,7 +450,7 @@ def wait_until_parsed(server: AirflowServer) -> None:
         raise RuntimeError("DAG files failed to import:\n" + "\n".join(e["stack_trace"] for e in errors))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
     """A real Airflow (API server, scheduler, DAG processor) on 127.0.0.1, ready to run the DAGs.
 

@@ -28,7 +28,7 @@ TASK_ID = "dbt_build"
 # Seconds into a try at which it is killed: start-up, the download, dbt starting and parsing (a try
 # takes ~10 s here). The upload, a fraction of a second at the end, is killed in
 # tests/orchestrate/test_dbt_api_kill.py, where its timing can be hit on purpose.
-KILL_AFTER = [0.2 + 0.25 * i for i in range(20)]
+KILL_AFTER = [0.2 + 0.5 * i for i in range(10)]
 TRY_TIMEOUT = 120
 
 
@@ -63,7 +63,7 @@ def running_try(server, run_id: str, try_number: int):
 
 @pytest.fixture(scope="module")
 def killed_run(airflow_server):
-    """One run: try 1 fails by itself, tries 2..21 are killed, the rest may run to the end."""
+    """One run: try 1 fails by itself, tries 2..11 are killed, the rest may run to the end."""
     run_id = airflow_server.trigger(DAG_ID)
     killed = []
     for offset, delay in enumerate(KILL_AFTER):

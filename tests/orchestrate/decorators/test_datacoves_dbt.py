@@ -4,11 +4,17 @@
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from orchestrate.dbt_api import DbtApiStore, TaskKey
-from orchestrate.decorators.datacoves_dbt import SCRATCH_PREFIX, DatacovesDbtOperator, remove_orphaned_scratch_dirs
+from orchestrate.decorators.datacoves_dbt import (
+    SCRATCH_PREFIX,
+    DatacovesDbtOperator,
+    StoreError,
+    remove_orphaned_scratch_dirs,
+)
 from orchestrate.profiles import ProfileError
 
 CANARY = "canary-password-5c2f"
@@ -157,3 +163,34 @@ def test_a_killed_trys_folder_and_its_dbt_are_cleaned_up_by_the_next_try(tmp_pat
     assert left_running.wait(timeout=10) == -9
     assert not orphan.exists()
     assert alive.exists()  # a try still running keeps its folder
+
+
+def test_a_store_that_cannot_be_written_fails_the_try_clearly_and_keeps_what_it_holds(tmp_path):
+    store = DbtApiStore(str(tmp_path / "store"))
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "run_results.json").write_text('{"results": []}')
+    store.upload(KEY, 1, [earlier / "run_results.json"])
+    # Try 2's folder cannot be made: a file sits where it would go (as a full or read-only disk would).
+    Path(store.try_path(KEY, 2).path).write_text("")
+    workdir = tmp_path / "work"
+    (workdir / "target").mkdir(parents=True)
+    (workdir / "target" / "run_results.json").write_text('{"results": [], "try": 2}')
+    op = operator(build, dbt_api_enabled=True)
+
+    with pytest.raises(StoreError, match="could not store its dbt artifacts .* DATACOVES__DBT_API_URL"):
+        op._upload(store, KEY, 2, workdir)
+
+    assert store.read_bytes(KEY, 1, "run_results.json") == b'{"results": []}'
+
+
+def test_a_locked_duckdb_file_is_explained_in_the_summary(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "dbt.log").write_text(
+        'IO Error: Could not set lock on file "/data/warehouse.duckdb": Conflicting lock is held in python3\n'
+    )
+
+    report = operator(build)._report(tmp_path, 1, None)
+
+    assert "one writer per file" in report["hint"]
+    assert "own files" in report["hint"]
