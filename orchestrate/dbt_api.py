@@ -12,7 +12,9 @@ the earlier tries of the same task, while a new DAG run, another task or another
 Built on Airflow's ObjectStoragePath: a local path or file:// URL works out of the box, and an
 object-storage URL (s3://, gs://, ...) works once its fsspec implementation is installed.
 Every file is written under a temporary name and then renamed, so a try that is killed mid-write
-never leaves a torn file for a later try to read.
+never leaves a torn file for a later try to read. `run_results.json` is written last: a try that
+has it stored every file it meant to, and a retry only takes files from such a try. (Temporary
+files that a killed try left are removed by the next try's download.)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 from airflow.sdk import ObjectStoragePath
 
 TRY_DIR = re.compile(r"^try-(\d+)$")
+RESULTS = "run_results.json"  # written last: it marks a try's files complete
+PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # a file being written: .<name>.<uuid hex>.tmp
 # A key part is one path segment: no separators, not "." or "..".
 UNSAFE_PART = re.compile(r"[/\\]|^\.{1,2}$")
 
@@ -74,10 +78,10 @@ class DbtApiStore:
         return self.task_path(key) / f"try-{try_number}"
 
     def upload(self, key: TaskKey, try_number: int, files: Iterable[Path]) -> list[str]:
-        """Store the files that exist (atomically, one by one); return the names stored."""
+        """Store the files that exist (atomically, one by one, run_results.json last); return the names stored."""
         target = self.try_path(key, try_number)
         stored = []
-        for file in files:
+        for file in sorted(files, key=lambda file: file.name == RESULTS):
             if not file.is_file():
                 continue
             target.mkdir(parents=True, exist_ok=True)
@@ -102,6 +106,22 @@ class DbtApiStore:
                 return try_number
         return None
 
+    def remove_partial_uploads(self, key: TaskKey, before: int) -> list[str]:
+        """Remove the temporary files of earlier tries (killed while uploading); return their paths.
+
+        Only names this store gives files while writing them are touched, and only in tries that
+        are over (Airflow runs one try of a task instance at a time).
+        """
+        removed = []
+        for try_number in self.tries(key):
+            if try_number >= before:
+                continue
+            for child in self.try_path(key, try_number).iterdir():
+                if PARTIAL.match(child.name):
+                    child.unlink(missing_ok=True)
+                    removed.append(str(child))
+        return removed
+
     def read_bytes(self, key: TaskKey, try_number: int, name: str) -> bytes:
         return (self.try_path(key, try_number) / name).read_bytes()
 
@@ -115,7 +135,8 @@ class DbtApiStore:
         names = list(names)
         if not names:
             return None, []
-        anchor = "run_results.json" if "run_results.json" in names else names[0]
+        self.remove_partial_uploads(key, before)
+        anchor = RESULTS if RESULTS in names else names[0]
         try_number = self.latest_try_with(key, anchor, before)
         if try_number is None:
             return None, []

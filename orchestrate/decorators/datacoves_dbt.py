@@ -39,6 +39,10 @@ STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 PLAN_LIMIT = 20  # node names shown in a log line
 SCRATCH_PREFIX = "datacoves_dbt_"
+# Prefixed to every command run with bash. A task process's stdin is its channel to Airflow's task
+# supervisor, which waits for every holder of it to close it before it ends the try: a dbt left
+# running by a killed try would hold the retry back until it finished. dbt reads no input anyway.
+NO_STDIN = "exec </dev/null\n"
 DUCKDB_LOCKED = "Could not set lock on file"
 DUCKDB_LOCKED_HINT = (
     "Another process holds the DuckDB file open: DuckDB allows one writer per file. Give tasks that run "
@@ -142,10 +146,11 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
             previous = self._download(store, key, try_number, workdir) if store is not None else None
             self._log_plan(try_number, previous)
 
-            self.bash_command = self._render_quoted(self._dbt_command(context, workdir), context)
+            command = self._render_quoted(self._dbt_command(context, workdir), context)
             self.cwd = str(workdir)
             try:
                 self._dbt_deps_if_needed(context, workdir)
+                self.bash_command = NO_STDIN + command
                 super().execute(context)
             except BaseException:
                 with contextlib.suppress(Exception):  # the dbt error is the one to raise
@@ -153,6 +158,8 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
                 if store is not None:
                     self._upload_after_failure(store, key, try_number, workdir)
                 raise
+            finally:
+                self.bash_command = command  # as the UI shows it: the command the function returned
             result = self._report(workdir, try_number, previous)
             if store is not None:
                 self._upload(store, key, try_number, workdir)
@@ -326,7 +333,8 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         has_packages = any((workdir / name).is_file() for name in PACKAGE_FILES)
         if not (self.run_dbt_deps or (has_packages and not (workdir / "dbt_packages").exists())):
             return
-        result = self.subprocess_hook.run_command(["dbt", "deps"], env=self.get_env(context), cwd=str(workdir))
+        deps = ["bash", "-c", f"{NO_STDIN}dbt deps"]
+        result = self.subprocess_hook.run_command(deps, env=self.get_env(context), cwd=str(workdir))
         if result.exit_code != 0:
             raise RuntimeError(f"`dbt deps` failed with exit code {result.exit_code}; see the log above")
 

@@ -77,6 +77,35 @@ def test_download_ignores_a_torn_temporary_file(store, target, tmp_path):
     assert (tmp_path / "logs" / "run_results.json").read_text() == (target / "run_results.json").read_text()
 
 
+class Unreadable(type(Path())):
+    """A file whose read fails, as if the try were stopped while uploading it (a fake at the file boundary)."""
+
+    def read_bytes(self):
+        raise OSError("stopped mid-upload")
+
+
+def test_run_results_are_written_last_so_an_interrupted_upload_stores_none(store, target):
+    with pytest.raises(OSError, match="stopped mid-upload"):
+        store.upload(KEY, 1, [target / "run_results.json", Unreadable(target / "manifest.json")])
+
+    assert not (store.try_path(KEY, 1) / "run_results.json").exists()
+    assert store.latest_try_with(KEY, "run_results.json", before=2) is None
+
+
+def test_a_retry_removes_the_temporary_files_of_killed_tries_only(store, target, tmp_path):
+    store.upload(KEY, 1, [target / "run_results.json"])
+    killed, running = store.try_path(KEY, 2), store.try_path(KEY, 3)
+    for folder in (killed, running):
+        folder.mkdir(parents=True)
+        (folder / f".manifest.json.{'0' * 32}.tmp").write_text('{"nod')
+    (killed / ".notes.tmp").write_text("a file the store did not write")
+
+    store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")
+
+    assert sorted(p.name for p in Path(killed.path).iterdir()) == [".notes.tmp"]
+    assert [p.name for p in Path(running.path).iterdir()] == [f".manifest.json.{'0' * 32}.tmp"]
+
+
 def test_first_try_downloads_nothing(store, target, tmp_path):
     store.upload(KEY, 1, [target / "run_results.json"])  # e.g. the same tag reused by a new run
 

@@ -1,23 +1,26 @@
 """SIGKILL a dbt task's process at points across its tries, under a real scheduler.
 
-Each trial waits for the next try to be running, lets it work for a chosen time (task start-up,
-the download, dbt starting, parsing, building) and kills the task process. Airflow's own retry
-machinery starts the next try. Afterwards: the run is green, nothing stored is torn, the last try
-retried from the newest complete results and says so, and no killed try's dbt is left running.
+Each trial waits for the next try to be running and kills its task process: after a chosen time
+(task start-up, the download, dbt starting, parsing, building), or as soon as the try has begun to
+upload its artifacts. Airflow's own retry machinery starts the next try. Afterwards: the run is
+green, nothing stored is torn, each try retried from the newest complete results and said so, and
+no killed try left its dbt running, its folder, or a temporary file in the store.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
 
-from orchestrate.dbt_api import TaskKey
+from orchestrate.dbt_api import PARTIAL, TaskKey
 from orchestrate.dbt_results import descendants, node_results
 from orchestrate.decorators.datacoves_dbt import SCRATCH_PREFIX
 
@@ -25,11 +28,14 @@ pytestmark = pytest.mark.scheduler
 
 DAG_ID = "killed_dbt_task"  # tests/scheduler/dags/killed_dbt_task.py
 TASK_ID = "dbt_build"
-# Seconds into a try at which it is killed: start-up, the download, dbt starting and parsing (a try
-# takes ~10 s here). The upload, a fraction of a second at the end, is killed in
-# tests/orchestrate/test_dbt_api_kill.py, where its timing can be hit on purpose.
-KILL_AFTER = [0.2 + 0.5 * i for i in range(10)]
+UPLOAD = "upload"  # kill the try once its upload has begun (a temporary file is in the store)
+BALLAST = "ballast.bin"  # the big file the DAG's retries upload before run_results.json
+# When each trial kills its try: seconds into it (start-up, the download, dbt starting, parsing and
+# building; a retry takes ~6 s here), every third trial during the upload instead. 20 trials.
+TIMED = [0.2 + 0.35 * i for i in range(14)]
+TRIALS = [when for i, delay in enumerate(TIMED) for when in ([delay, UPLOAD] if i % 2 and i < 12 else [delay])]
 TRY_TIMEOUT = 120
+UPLOAD_POLL = 0.005  # the 128 MiB upload takes ~0.25 s here
 
 
 def task_process(ti_id: str) -> psutil.Process | None:
@@ -61,58 +67,104 @@ def running_try(server, run_id: str, try_number: int):
     raise TimeoutError(f"try {try_number} did not start within {TRY_TIMEOUT} s")
 
 
+def uploading(folder: Path, process: psutil.Process) -> bool:
+    """Wait until a file is being written into the try's folder of the store; False if the try ended first."""
+    deadline = time.monotonic() + TRY_TIMEOUT
+    while time.monotonic() < deadline and process.is_running():
+        if folder.is_dir() and any(PARTIAL.match(name) for name in os.listdir(folder)):
+            return True
+        time.sleep(UPLOAD_POLL)
+    return False
+
+
+@dataclass
+class KilledRun:
+    run_id: str
+    state: str
+    killed: list[int]  # the tries that were killed, in order
+    mid_upload: list[int]  # of those, the ones killed with a file half-written in the store
+
+
 @pytest.fixture(scope="module")
-def killed_run(airflow_server):
-    """One run: try 1 fails by itself, tries 2..11 are killed, the rest may run to the end."""
+def killed_run(airflow_server) -> KilledRun:
+    """One run: try 1 fails by itself, tries 2..21 are killed, the rest may run to the end."""
     run_id = airflow_server.trigger(DAG_ID)
-    killed = []
-    for offset, delay in enumerate(KILL_AFTER):
+    key = TaskKey(DAG_ID, run_id, TASK_ID)
+    killed, mid_upload = [], []
+    for offset, when in enumerate(TRIALS):
         try_number = offset + 2
         process = running_try(airflow_server, run_id, try_number)
-        time.sleep(delay)  # the fault's timing, not a wait for something to happen
+        folder = Path(airflow_server.store.try_path(key, try_number).path)
+        if when == UPLOAD:
+            if not uploading(folder, process):
+                continue  # the try ended without uploading: not killed, and the test says so
+        else:
+            time.sleep(when)  # the fault's timing, not a wait for something to happen
         if process.is_running():
             process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
             killed.append(try_number)
+            if folder.is_dir() and any(PARTIAL.match(name) for name in os.listdir(folder)):
+                mid_upload.append(try_number)
     state = airflow_server.wait(DAG_ID, run_id, timeout=TRY_TIMEOUT * 2)
-    return run_id, state, killed
+    return KilledRun(run_id, state, killed, mid_upload)
+
+
+def attempt_log(server, run_id: str, try_number: int) -> str:
+    path = server.home / f"logs/dag_id={DAG_ID}/run_id={run_id}/task_id={TASK_ID}/attempt={try_number}.log"
+    return path.read_text() if path.is_file() else ""
 
 
 def test_the_run_survives_every_kill_and_ends_green(killed_run, airflow_server):
-    run_id, state, killed = killed_run
-    tries = airflow_server.tries(DAG_ID, run_id, TASK_ID)
+    tries = airflow_server.tries(DAG_ID, killed_run.run_id, TASK_ID)
 
-    assert state == "success"
-    assert killed == [n + 2 for n in range(len(KILL_AFTER))]
-    assert [tries[n].state for n in killed] == ["failed"] * len(killed)
+    assert killed_run.state == "success"
+    assert killed_run.killed == [n + 2 for n in range(len(TRIALS))]
+    assert [tries[n].state for n in killed_run.killed] == ["failed"] * len(TRIALS)
     assert tries[max(tries)].state == "success"
 
 
-def test_nothing_stored_is_torn(killed_run, airflow_server):
-    run_id, _, _ = killed_run
-    stored = Path(airflow_server.store.task_path(TaskKey(DAG_ID, run_id, TASK_ID)).path)
+def test_the_upload_trials_killed_tries_in_the_middle_of_their_upload(killed_run):
+    assert len(killed_run.mid_upload) == TRIALS.count(UPLOAD)
 
-    files = [path for path in stored.rglob("*.json") if not path.name.startswith(".")]
 
-    assert files
+def test_nothing_stored_is_torn_and_no_temporary_file_is_left(killed_run, airflow_server):
+    stored = Path(airflow_server.store.task_path(TaskKey(DAG_ID, killed_run.run_id, TASK_ID)).path)
+    files = [path for path in stored.rglob("*") if path.is_file()]
+
+    assert [path for path in files if path.name.startswith(".")] == []
+    assert {path.name for path in files} >= {"run_results.json", "manifest.json", BALLAST}
     for path in files:
-        json.loads(path.read_bytes())  # a torn file fails to parse
+        if path.name == BALLAST:
+            assert path.stat().st_size == 128 * 2**20
+        else:
+            json.loads(path.read_bytes())  # a torn file fails to parse
 
 
-def test_the_last_try_retries_from_the_newest_complete_results_and_says_so(killed_run, airflow_server):
-    run_id, _, _ = killed_run
-    key = TaskKey(DAG_ID, run_id, TASK_ID)
+def test_a_try_killed_mid_upload_leaves_no_results_to_retry_from(killed_run, airflow_server):
+    key = TaskKey(DAG_ID, killed_run.run_id, TASK_ID)
     store = airflow_server.store
-    last = max(store.tries(key))
-    source = store.latest_try_with(key, "run_results.json", before=last)
-    source_results = node_results(store.read_bytes(key, source, "run_results.json"))
+
+    for try_number in killed_run.mid_upload:
+        assert not (store.try_path(key, try_number) / "run_results.json").exists()
+
+
+def test_every_try_retries_from_the_newest_complete_results_and_says_so(killed_run, airflow_server):
+    key = TaskKey(DAG_ID, killed_run.run_id, TASK_ID)
+    store = airflow_server.store
+    last = max(airflow_server.tries(DAG_ID, killed_run.run_id, TASK_ID))
+    sources = {n: store.latest_try_with(key, "run_results.json", before=n) for n in range(2, last + 1)}
+    logs = {n: attempt_log(airflow_server, killed_run.run_id, n) for n in range(2, last + 1)}
+    said = {n: f"from try {sources[n]} into logs/" in logs[n] for n in logs if "into logs/" in logs[n]}
+
+    # Tries killed in their first moments log nothing of it; every other one names the right try.
+    assert last in said
+    assert all(said.values()), said
+    source_results = node_results(store.read_bytes(key, sources[last], "run_results.json"))
     errored = {r.unique_id for r in source_results if r.status == "error"}
     manifest = store.read_bytes(key, last, "manifest.json")
-
     ran = {r.unique_id for r in node_results(store.read_bytes(key, last, "run_results.json"))}
-
     assert ran == descendants(manifest, errored)
-    log = next(airflow_server.home.glob(f"logs/dag_id={DAG_ID}/run_id={run_id}/task_id={TASK_ID}/attempt={last}.log"))
-    assert f"from try {source} into logs/" in log.read_text()
 
 
 def test_no_killed_try_leaves_dbt_running_or_its_folder_behind(killed_run):

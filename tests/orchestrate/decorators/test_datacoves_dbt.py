@@ -10,6 +10,7 @@ import pytest
 
 from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.decorators.datacoves_dbt import (
+    NO_STDIN,
     SCRATCH_PREFIX,
     DatacovesDbtOperator,
     StoreError,
@@ -163,6 +164,19 @@ def test_a_killed_trys_folder_and_its_dbt_are_cleaned_up_by_the_next_try(tmp_pat
     assert left_running.wait(timeout=10) == -9
     assert not orphan.exists()
     assert alive.exists()  # a try still running keeps its folder
+
+
+def test_commands_get_no_stdin_so_a_killed_trys_dbt_cannot_hold_back_the_retry():
+    import socket
+    import subprocess
+
+    # The task process's stdin is a socket to Airflow's supervisor, which waits for every holder to close it.
+    supervisor_end, task_end = socket.socketpair()
+    with supervisor_end, task_end:
+        script = NO_STDIN + '[ -c /dev/stdin ] && [ ! -t 0 ] && [ -z "$(cat)" ]'  # /dev/null: reads end at once
+        result = subprocess.run(["bash", "-c", script], stdin=task_end, timeout=60, check=False)
+
+    assert result.returncode == 0
 
 
 def test_a_store_that_cannot_be_written_fails_the_try_clearly_and_keeps_what_it_holds(tmp_path):
