@@ -2,7 +2,7 @@
 #   make demo   set up, then run the example DAG: a forced failure, Airflow's retry, green
 #   make test   set up, then run the test suite
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint lock clean reset
+.PHONY: help setup manifest demo test bench lint lock clean reset
 
 PYTHON ?= python3
 VENV := .venv
@@ -31,11 +31,17 @@ $(STAMP): requirements.txt pyproject.toml
 	fi
 	@touch $(STAMP)
 
-demo: setup  ## Run the example DAG: try 1 fails on purpose, the retry re-runs only what failed
+manifest: setup  ## Write transform/target/manifest.json (dbt parse) if a dbt file changed; the Cosmos DAG needs it
+	$(BIN)/python -m orchestrate.manifest
+
+demo: manifest  ## Run the example DAG: try 1 fails on purpose, the retry re-runs only what failed
 	$(BIN)/python scripts/demo.py
 
-test: setup  ## Run the test suite (real Airflow, dbt and DuckDB)
+test: manifest  ## Run the test suite (real Airflow, dbt and DuckDB)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: manifest  ## Measure retries, overhead, parse time and Cosmos side by side (slow; not part of test)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: setup  ## Run every pre-commit hook on every file
 	$(BIN)/pre-commit run --all-files
@@ -43,8 +49,8 @@ lint: setup  ## Run every pre-commit hook on every file
 lock: setup  ## Re-compile requirements.txt from requirements.in
 	$$(command -v uv || echo $(BIN)/uv) pip compile -q requirements.in -o requirements.txt --python-version 3.11
 
-reset:  ## Delete local state: Airflow's DB, the warehouse and the dbt API store (.local/)
-	rm -rf .local
+reset:  ## Delete local state: Airflow's DB, the warehouse, the dbt API store (.local/), dbt's target/
+	rm -rf .local transform/target transform/logs
 
 clean: reset  ## Also delete the virtualenv
 	rm -rf $(VENV)

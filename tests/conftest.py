@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrate import local_env
+from orchestrate import local_env, manifest
 from orchestrate.config import REPO_ROOT
 
 EXAMPLE_DAGS = REPO_ROOT / "dags"
@@ -30,6 +30,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ.pop("DBT_FORCE_FAILURE", None)
 for name in ("DATACOVES__AIRFLOW_TYPE", "DATACOVES__ENVIRONMENT_SLUG"):
     os.environ.pop(name, None)
+# dags/cosmos_dbt_build.py is drawn from dbt's manifest: `dbt parse`, when a project file changed.
+manifest.ensure()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
