@@ -62,6 +62,8 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
     :param overrides: values merged over the profile made from the connection.
     :param dbt_api_enabled: store each try's artifacts, and fetch earlier tries' on a retry.
     :param upload_tag: groups the tries that see each other's artifacts (default: the run_id).
+    :param upload_static_artifacts: store dbt's partial parse too (default True, unlike Datacoves),
+        so that a retry (download_static_artifacts) starts from it instead of parsing the project.
     :param project_dir: the dbt project (default: `DATACOVES__DBT_HOME`, else `transform/`).
     :param run_dbt_deps: run `dbt deps` before the command even when packages are present.
     """
@@ -93,7 +95,7 @@ class DatacovesDbtOperator(DecoratedOperator, BashOperator):
         download_sources_json: bool = False,
         upload_sources_json: bool = True,
         download_static_artifacts: bool = True,
-        upload_static_artifacts: bool = False,
+        upload_static_artifacts: bool = True,
         download_additional_files: list[str] | None = None,
         upload_additional_files: list[str] | None = None,
         upload_tag: str | None = None,
