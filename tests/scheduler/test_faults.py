@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
 import psutil
 import pytest
 
@@ -28,11 +29,12 @@ pytestmark = pytest.mark.scheduler
 
 DAG_ID = "killed_dbt_task"  # tests/scheduler/dags/killed_dbt_task.py
 TASK_ID = "dbt_build"
-UPLOAD = "upload"  # kill the try once its upload has begun (a temporary file is in the store)
+UPLOAD = "upload"  # kill the try while it uploads its biggest file (its temporary file is in the store)
 BALLAST = "ballast.bin"  # the big file the DAG's retries upload before run_results.json
 # When each trial kills its try: seconds into it (start-up, the download, dbt starting, parsing and
-# building; a retry takes ~6 s here), every third trial during the upload instead. 20 trials.
-TIMED = [0.2 + 0.35 * i for i in range(14)]
+# building; a retry's dbt ends ~5 s in here, so the last kill keeps a margin before it), every
+# third trial during the upload instead. 20 trials.
+TIMED = [0.2 + 0.25 * i for i in range(14)]
 TRIALS = [when for i, delay in enumerate(TIMED) for when in ([delay, UPLOAD] if i % 2 and i < 12 else [delay])]
 TRY_TIMEOUT = 120
 UPLOAD_POLL = 0.005  # the 128 MiB upload takes ~0.25 s here
@@ -67,11 +69,16 @@ def running_try(server, run_id: str, try_number: int):
     raise TimeoutError(f"try {try_number} did not start within {TRY_TIMEOUT} s")
 
 
+def ballast_being_written(folder: Path) -> bool:
+    """The big file is half-written in the try's folder of the store (its temporary name is there)."""
+    return folder.is_dir() and any(PARTIAL.match(n) and n.startswith(f".{BALLAST}.") for n in os.listdir(folder))
+
+
 def uploading(folder: Path, process: psutil.Process) -> bool:
-    """Wait until a file is being written into the try's folder of the store; False if the try ended first."""
+    """Wait until the try is writing the big file into the store; False if the try ended first."""
     deadline = time.monotonic() + TRY_TIMEOUT
     while time.monotonic() < deadline and process.is_running():
-        if folder.is_dir() and any(PARTIAL.match(name) for name in os.listdir(folder)):
+        if ballast_being_written(folder):
             return True
         time.sleep(UPLOAD_POLL)
     return False
@@ -104,7 +111,7 @@ def killed_run(airflow_server) -> KilledRun:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             killed.append(try_number)
-            if folder.is_dir() and any(PARTIAL.match(name) for name in os.listdir(folder)):
+            if ballast_being_written(folder):
                 mid_upload.append(try_number)
     state = airflow_server.wait(DAG_ID, run_id, timeout=TRY_TIMEOUT * 2)
     return KilledRun(run_id, state, killed, mid_upload)
@@ -134,11 +141,13 @@ def test_nothing_stored_is_torn_and_no_temporary_file_is_left(killed_run, airflo
 
     assert [path for path in files if path.name.startswith(".")] == []
     assert {path.name for path in files} >= {"run_results.json", "manifest.json", BALLAST}
-    for path in files:
+    for path in files:  # a torn file has the wrong size or fails to parse
         if path.name == BALLAST:
             assert path.stat().st_size == 128 * 2**20
+        elif path.suffix == ".msgpack":
+            msgpack.unpackb(path.read_bytes(), strict_map_key=False)  # dbt's partial parse
         else:
-            json.loads(path.read_bytes())  # a torn file fails to parse
+            json.loads(path.read_bytes())
 
 
 def test_a_try_killed_mid_upload_leaves_no_results_to_retry_from(killed_run, airflow_server):
