@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.dbt_results import NodeResult, node_results
 
@@ -70,6 +71,20 @@ class DagRunner:
                 patch.setenv(name, value)
             dag_run = dag.test(run_conf=conf)
         return dag_run.state, {ti.task_id: self._task_run(dag_run, ti) for ti in dag_run.get_task_instances()}
+
+    def mart_rows_and_landed_rows(self) -> dict[str, tuple[int, int]]:
+        """Rows of each mart that has one row per raw record, and rows of that raw CSV."""
+        import duckdb
+
+        data = REPO_ROOT / "transform" / "data"
+        with duckdb.connect(str(self.warehouse), read_only=True) as db:
+            return {
+                mart: (
+                    db.execute(f"select count(*) from {mart}").fetchone()[0],
+                    db.execute(f"select count(*) from read_csv('{data}/{raw}.csv')").fetchone()[0],
+                )
+                for mart, raw in [("orders", "raw_orders"), ("product_sales", "raw_products")]
+            }
 
     def _task_run(self, dag_run, ti) -> TaskRun:
         key = TaskKey(dag_run.dag_id, dag_run.run_id, ti.task_id, ti.map_index)
