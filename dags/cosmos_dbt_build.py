@@ -1,13 +1,12 @@
 """
 ## The same dbt build with Astronomer Cosmos: one Airflow task per dbt node
-The project `retry_dbt_failures` builds with one task, drawn by Cosmos as one task per model,
-seed and snapshot, each running `dbt build` for its node (its tests included), and one per test
-of two models. A retry is
-Airflow's own per-task retry: the failed node's task runs again, and the tasks downstream of it,
-which never ran, run after it.
+`retry_dbt_failures` builds the project in one task. Here Cosmos draws it as one task per model,
+seed and snapshot, each running `dbt build` for its node (its tests included), and one task per
+test of two models. A retry is Airflow's own per-task retry: the failed node's task runs again,
+and the tasks downstream of it, which waited, run after it.
 
 Cosmos draws the DAG from dbt's manifest, so parsing this file calls no dbt: `make manifest`
-(`dbt parse`) writes `transform/target/manifest.json`, and a deployment builds it with the project.
+(`dbt parse`) writes `transform/target/manifest.json`; a deployment builds it with the project.
 The profile comes from the same `warehouse` connection, through Cosmos' DuckDB profile mapping
 (swap the mapping class for your warehouse's). README.md compares the two ways.
 """
@@ -20,17 +19,12 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import DuckDBUserPasswordProfileMapping
 
-from orchestrate import config
-from orchestrate.manifest import manifest_path
+from orchestrate import config, manifest
+from orchestrate.profiles import profile_name
 from orchestrate.utils import datacoves_utils
 
 DBT_PROJECT = config.dbt_project_dir()
-MANIFEST = manifest_path(DBT_PROJECT)
-if not MANIFEST.is_file():
-    raise FileNotFoundError(
-        f"{MANIFEST} is missing: this DAG is drawn from dbt's manifest. Run `make manifest` "
-        "(dbt parse) and Airflow picks the DAG up at its next parse."
-    )
+MANIFEST = manifest.require(DBT_PROJECT)
 
 
 @dag(
@@ -46,9 +40,9 @@ def cosmos_dbt_build():
         group_id="transform",
         project_config=ProjectConfig(dbt_project_path=DBT_PROJECT, manifest_path=MANIFEST),
         profile_config=ProfileConfig(
-            profile_name="shop",
+            profile_name=profile_name(DBT_PROJECT),
             target_name="default",
-            profile_mapping=DuckDBUserPasswordProfileMapping(conn_id="warehouse"),
+            profile_mapping=DuckDBUserPasswordProfileMapping(conn_id=config.CONNECTION_ID),
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,

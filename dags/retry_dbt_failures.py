@@ -1,20 +1,22 @@
 """
-## Retry dbt Example
-This DAG demonstrates how to retry a DAG that fails during a run
+## Retry dbt failures
+One task builds the dbt project. When a model fails, Airflow retries the task, and the retry
+re-runs only the failed models and everything downstream of them: `result:error+`, selected from
+the earlier try's results, which `@task.datacoves_dbt` downloads into `logs/`.
+
+This is the example of Datacoves' guide "Retry a dbt task", with the `airflow.sdk` imports.
 """
 
-from airflow.decorators import dag, task
+from airflow.sdk import dag, task
+
 from orchestrate.utils import datacoves_utils
 
 
 @dag(
-    doc_md = __doc__,
-    catchup = False,
-    default_args=datacoves_utils.set_default_args(
-        owner = "Data Team",
-        owner_email = "data-team@example.com"
-    ),
-    schedule = datacoves_utils.set_schedule("0 0 1 */12 *"),
+    doc_md=__doc__,
+    catchup=False,
+    default_args=datacoves_utils.set_default_args(owner="Data Team", owner_email="data-team@example.com"),
+    schedule=datacoves_utils.set_schedule("0 0 1 */12 *"),
     description="Sample DAG demonstrating how to run the dbt models that fail",
     tags=["dbt_retry"],
 )
@@ -31,5 +33,6 @@ def retry_dbt_failures():
             return "dbt build -s source:shop+ payment_methods+"
 
     dbt_build(expected_files=["run_results.json"])
+
 
 retry_dbt_failures()

@@ -1,4 +1,5 @@
-"""Every environment variable the template reads, with its default, in one place.
+"""Every environment variable the template reads, with its default, and the names it uses in
+several places, in one place.
 
 DATACOVES__DBT_HOME          the dbt project               default: <repo>/transform
 DATACOVES__DBT_API_URL       the dbt API store's root      default: $AIRFLOW_HOME/dbt_api
@@ -13,6 +14,9 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The Airflow connection of the warehouse: the example DAGs, the Cosmos DAG, `make manifest` and the
+# local environment (AIRFLOW_CONN_WAREHOUSE) use it. The dbt profile's name lives in dbt_project.yml.
+CONNECTION_ID = "warehouse"
 
 
 def dbt_project_dir() -> Path:

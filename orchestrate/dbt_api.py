@@ -5,6 +5,8 @@ Layout under the store's root (`DATACOVES__DBT_API_URL`):
     <dag_id>/<upload_tag>/<task_id>[.<map_index>]/try-<n>/run_results.json
                                                           sources.json
                                                           manifest.json
+                                                          partial_parse.msgpack
+                                                          (upload_additional_files)
 
 `upload_tag` defaults to the DAG run's run_id, so a retry (or a clear) inside one DAG run sees
 the earlier tries of the same task, while a new DAG run, another task or another DAG never does.
@@ -32,6 +34,10 @@ RESULTS = "run_results.json"  # written last: it marks a try's files complete
 PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # a file being written: .<name>.<uuid hex>.tmp
 # A key part is one path segment: no separators, not "." or "..".
 UNSAFE_PART = re.compile(r"[/\\]|^\.{1,2}$")
+
+
+class StoreError(RuntimeError):
+    """The dbt API store could not be written."""
 
 
 def _as_url(root: str) -> str:
@@ -81,14 +87,21 @@ class DbtApiStore:
         """Store the files that exist (atomically, one by one, run_results.json last); return the names stored."""
         target = self.try_path(key, try_number)
         stored = []
-        for file in sorted(files, key=lambda file: file.name == RESULTS):
-            if not file.is_file():
-                continue
-            target.mkdir(parents=True, exist_ok=True)
-            tmp = target / f".{file.name}.{uuid.uuid4().hex}.tmp"
-            tmp.write_bytes(file.read_bytes())
-            tmp.rename(target / file.name)
-            stored.append(file.name)
+        try:
+            for file in sorted(files, key=lambda file: file.name == RESULTS):
+                if not file.is_file():
+                    continue
+                target.mkdir(parents=True, exist_ok=True)
+                tmp = target / f".{file.name}.{uuid.uuid4().hex}.tmp"
+                tmp.write_bytes(file.read_bytes())
+                tmp.rename(target / file.name)
+                stored.append(file.name)
+        except OSError as error:
+            raise StoreError(
+                f"Try {try_number} could not store its dbt artifacts in the dbt API at {self.root}: {error}. "
+                "Make DATACOVES__DBT_API_URL point at a writable location with free space; what earlier "
+                "tries stored is untouched."
+            ) from error
         return stored
 
     def tries(self, key: TaskKey) -> list[int]:

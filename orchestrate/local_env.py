@@ -20,9 +20,7 @@ import os
 import shlex
 from pathlib import Path
 
-from orchestrate.config import REPO_ROOT
-
-CONNECTION_ID = "warehouse"
+from orchestrate.config import CONNECTION_ID, REPO_ROOT
 
 
 def environment(state_dir: Path = REPO_ROOT / ".local") -> dict[str, str]:

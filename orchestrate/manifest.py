@@ -1,6 +1,6 @@
 """dbt's manifest of the project, for DAGs that are drawn from it without calling dbt at parse time.
 
-The Cosmos example DAG (dags/shop_cosmos.py) reads `<dbt project>/target/manifest.json`
+The Cosmos example DAG (dags/cosmos_dbt_build.py) reads `<dbt project>/target/manifest.json`
 (Cosmos' `LoadMode.DBT_MANIFEST`). This makes it with `dbt parse`, with a profile made from the
 Airflow connection, and only when a project file is newer than the manifest:
 
@@ -22,7 +22,6 @@ from orchestrate import config
 
 # Folders of a dbt project that dbt writes to, or that hold no parsed files.
 NOT_PARSED = frozenset({"target", "logs", "dbt_packages", "data"})
-CONNECTION_ID = "warehouse"
 
 
 def manifest_path(project_dir: Path | None = None) -> Path:
@@ -47,15 +46,25 @@ def _parsed_files(project_dir: Path):
             yield from (child for child in path.rglob("*") if child.is_file())
 
 
-def build(project_dir: Path | None = None, connection_id: str = CONNECTION_ID) -> Path:
+def require(project_dir: Path | None = None) -> Path:
+    """The project's manifest; a clear error, naming the fix, when it has not been made."""
+    path = manifest_path(project_dir)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: this DAG is drawn from dbt's manifest. Run `make manifest` "
+            "(dbt parse) and Airflow picks the DAG up at its next parse."
+        )
+    return path
+
+
+def build(project_dir: Path | None = None, connection_id: str = config.CONNECTION_ID) -> Path:
     """Run `dbt parse` in the project (profile from `connection_id`); return the manifest's path."""
-    from orchestrate.profiles import profile_name, render_profile
+    from orchestrate.profiles import write_profile
 
     project_dir = project_dir or config.dbt_project_dir()
-    profile = render_profile(connection_id, profile_name(project_dir), "default")
-    with tempfile.TemporaryDirectory(prefix="dbt_profile_") as profiles_dir:
-        (Path(profiles_dir) / "profiles.yml").write_text(profile.contents)
-        env = {**os.environ, **profile.env, "DBT_PROFILES_DIR": profiles_dir}
+    with tempfile.TemporaryDirectory(prefix="dbt_profile_") as scratch:
+        profile_env = write_profile(connection_id, project_dir, "default", {}, Path(scratch) / "profiles")
+        env = {**os.environ, **profile_env}
         dbt = Path(sys.executable).parent / "dbt"
         result = subprocess.run(
             [str(dbt), "parse", "--quiet", "--no-use-colors", "--log-path", "target"],
@@ -73,7 +82,7 @@ def build(project_dir: Path | None = None, connection_id: str = CONNECTION_ID) -
     return manifest_path(project_dir)
 
 
-def ensure(project_dir: Path | None = None, connection_id: str = CONNECTION_ID) -> Path:
+def ensure(project_dir: Path | None = None, connection_id: str = config.CONNECTION_ID) -> Path:
     """The project's manifest, made first if it is missing or out of date."""
     project_dir = project_dir or config.dbt_project_dir()
     return build(project_dir, connection_id) if is_stale(project_dir) else manifest_path(project_dir)

@@ -38,6 +38,27 @@ def profile_name(project_dir: Path) -> str:
     return name
 
 
+def write_profile(
+    connection_id: str | None, project_dir: Path, target: str, overrides: dict[str, Any] | None, folder: Path
+) -> dict[str, str]:
+    """Write profiles.yml for the project into `folder`, a new private folder; return dbt's env.
+
+    The file is mode 0600 in a 0700 folder. The env holds `DBT_PROFILES_DIR` and the secrets,
+    for the dbt process only.
+    """
+    if not connection_id:
+        raise ProfileError(
+            "@task.datacoves_dbt needs connection_id=, the Airflow connection to make the "
+            'dbt profile from, e.g. @task.datacoves_dbt(connection_id="warehouse")'
+        )
+    profile = render_profile(connection_id, profile_name(project_dir), target, overrides)
+    folder.mkdir(mode=0o700)
+    profiles_file = folder / "profiles.yml"
+    profiles_file.touch(mode=0o600)
+    profiles_file.write_text(profile.contents)
+    return {**profile.env, "DBT_PROFILES_DIR": str(folder)}
+
+
 def render_profile(
     connection_id: str, profile: str, target: str, overrides: dict[str, Any] | None = None
 ) -> RenderedProfile:

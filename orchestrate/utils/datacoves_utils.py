@@ -1,9 +1,8 @@
-"""Helpers every DAG imports: the team's default_args and an environment-aware schedule."""
+"""Helpers every DAG imports: the team's default_args, an environment-aware schedule and the retry command."""
 
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +10,9 @@ from typing import Any
 from croniter import croniter
 
 from orchestrate import config
+from orchestrate.retry import RETRY_SELECTORS, retry_command
+
+__all__ = ["RETRY_SELECTORS", "log_failure", "retry_command", "set_default_args", "set_schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,9 @@ def failure_callbacks(owner_email: str) -> list[Callable[[dict[str, Any]], None]
 def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str, Any]:
     """Return the team's default_args; keyword arguments override any of them.
 
-    `retry_exponential_backoff` is a multiplier in Airflow 3.3: 2.0 doubles the wait each try
-    (5, 10, 20 minutes). `True` would mean a multiplier of 1, no backoff at all.
+    `retry_exponential_backoff` is a multiplier in Airflow 3.3: 2.0 doubles the wait each try, and
+    Airflow adds up to as much again as jitter (5 to 10, 10 to 20, 20 to 40 minutes). `True` would
+    mean a multiplier of 1, no backoff at all.
     """
     if not owner or not owner_email:
         raise ValueError(
@@ -76,75 +79,3 @@ def set_schedule(cron: str) -> str | None:
             'minute hour day-of-month month day-of-week, e.g. "0 0 1 */12 *"'
         )
     return cron if config.is_production() else None
-
-
-# What a retry must re-run, in dbt's selector syntax (dbt-core 1.11 semantics):
-#   result:error+     models that errored, and everything downstream of them;
-#   1+result:fail     data tests that failed, with the models they test (their direct parents),
-#                     since a failed test means those models' rows were wrong and get rebuilt;
-#   result:skipped+   nodes skipped because something upstream failed, and their descendants.
-# `result:error+` alone selects nothing after a failing test (the test's status is `fail`, the
-# tested model's is `success`), so a retry with it "succeeds" while skipped tables stay unbuilt.
-RETRY_SELECTORS = ("result:error+", "1+result:fail", "result:skipped+")
-SELECT_FLAGS = ("-s", "--select", "-m", "--models")
-RETRYABLE_VERBS = ("build", "run", "test", "seed", "snapshot")
-
-
-def retry_command(full_command: str) -> str:
-    """Turn a first-try dbt command into the command for a retry (`--state logs`).
-
-    The retry keeps the verb and every flag (`--exclude`, `--vars`, `--full-refresh`, ...) and
-    selects, within the original selection only, the failed nodes and what they left unbuilt:
-    each retry selector is intersected with each original selector, e.g.
-
-        dbt build -s model_a+ --full-refresh
-        -> dbt build -s result:error+,model_a+ 1+result:fail,model_a+ result:skipped+,model_a+
-           --full-refresh --state logs
-    """
-    words = _dbt_words(full_command)
-    selection, rest = _split_selection(words[2:])
-    if not selection:
-        raise ValueError(
-            f"retry_command needs a selection to stay inside, and {full_command!r} has none: "
-            'add one, e.g. "dbt build -s my_model+" (or -s "*" for the whole project)'
-        )
-    if "--state" in rest or any(word.startswith("--state=") for word in rest):
-        raise ValueError(
-            f"{full_command!r} already sets --state; retry_command sets --state logs itself, "
-            "so pass the first-try command without it"
-        )
-    retry_selection = [f"{retry},{original}" for retry in RETRY_SELECTORS for original in selection]
-    return shlex.join([*words[:2], "-s", *retry_selection, *rest, "--state", "logs"])
-
-
-def _dbt_words(command: str) -> list[str]:
-    if not isinstance(command, str) or not command.strip():
-        raise ValueError(f'retry_command needs a dbt command, e.g. "dbt build -s my_model+"; got {command!r}')
-    words = shlex.split(command)
-    if words[0] != "dbt" or len(words) < 2 or words[1] not in RETRYABLE_VERBS:
-        raise ValueError(
-            f"retry_command needs a dbt {'/'.join(RETRYABLE_VERBS)} command, e.g. "
-            f'"dbt build -s my_model+"; got {command!r}'
-        )
-    if "--selector" in words or any(word.startswith("--selector=") for word in words):
-        raise ValueError("retry_command cannot intersect a YAML --selector; spell the selection with -s")
-    return words
-
-
-def _split_selection(args: list[str]) -> tuple[list[str], list[str]]:
-    """Separate the selection (`-s a b --select c`, `--select=d`) from every other argument."""
-    selection: list[str] = []
-    rest: list[str] = []
-    taking = False
-    for word in args:
-        if word in SELECT_FLAGS:
-            taking = True
-        elif word.startswith(tuple(f"{flag}=" for flag in SELECT_FLAGS if flag.startswith("--"))):
-            selection.extend(word.split("=", 1)[1].split())
-            taking = False
-        elif taking and not word.startswith("-"):
-            selection.extend(word.split())
-        else:
-            taking = False
-            rest.append(word)
-    return selection, rest

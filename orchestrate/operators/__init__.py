@@ -1,0 +1,1 @@
+"""Classic operators: DatacovesDbtOperator takes its dbt command as `bash_command`."""

@@ -1,0 +1,304 @@
+"""`DatacovesDbtOperator`: run a dbt command against the dbt project, one Airflow try at a time.
+
+One try, in order:
+1. a private scratch folder named after the task instance (orchestrate.scratch), holding
+2. the profile made from the Airflow connection (orchestrate.profiles) and
+3. a working copy of the dbt project, where dbt writes target/ and logs/ (orchestrate.working_copy);
+4. with the dbt API on, the newest earlier try's files (orchestrate.dbt_api): run_results.json and
+   the like into logs/, dbt's partial parse and manifest into target/;
+5. the command, logged with the plan: a first try, or a retry and what it has left to do;
+6. `dbt deps` when the project has packages that are not installed, then the command, with bash in
+   the working copy (BashOperator does this part: live logs, exit code 99 = skip);
+7. a summary of what dbt did (orchestrate.dbt_results), in the log and as the XCom;
+8. on success and on failure, this try's artifacts to the dbt API, run_results.json last.
+
+`@task.datacoves_dbt` (orchestrate.decorators.datacoves_dbt) is this operator with the command
+returned by a function instead of given as `bash_command`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.bash import BashOperator
+
+from orchestrate import config, scratch
+from orchestrate.dbt_api import DbtApiStore, TaskKey
+from orchestrate.dbt_results import (
+    NodeResult,
+    checked_node_results,
+    node_results,
+    parse_is_for,
+    plan_lines,
+    report_lines,
+    summary,
+)
+from orchestrate.profiles import write_profile
+from orchestrate.working_copy import make_working_copy
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# dbt's parse of the project, and the manifest it is made from; stored in and fetched into target/.
+STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
+PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+PACKAGES_DIR = "dbt_packages"
+# Prefixed to every command run with bash. A task process's stdin is its channel to Airflow's task
+# supervisor, which waits for every holder of it to close it before it ends the try: a dbt left
+# running by a killed try would hold the retry back until it finished. dbt reads no input anyway.
+NO_STDIN = "exec </dev/null\n"
+
+
+class DatacovesDbtOperator(BashOperator):
+    """Runs `bash_command` (a dbt command) in a working copy of `project_dir`, with a profile made from
+    `connection_id`; with the dbt API on, stores each try's artifacts and hands them to the retry.
+
+    :param bash_command: the dbt command. Templated: every value a template puts into it is quoted
+        for the shell.
+    :param connection_id: Airflow connection the dbt profile is made from.
+    :param target: name of the profile's one output (dbt's `--target`).
+    :param overrides: values merged over the profile made from the connection.
+    :param dbt_api_enabled: store each try's artifacts, and fetch earlier tries' on a retry.
+    :param download_run_results: fetch the earlier try's run_results.json into logs/.
+    :param download_static_artifacts: fetch the earlier try's partial parse into target/.
+    :param upload_static_artifacts: store dbt's partial parse too (default True, unlike Datacoves),
+        so that a retry starts from it instead of parsing the whole project.
+    :param upload_tag: groups the tries that see each other's artifacts (default: the run_id).
+    :param project_dir: the dbt project (default: `DATACOVES__DBT_HOME`, else `transform/`).
+    :param run_dbt_deps: run `dbt deps` before the command even when packages are installed.
+    """
+
+    template_fields: Sequence[str] = (*BashOperator.template_fields, "upload_tag")
+    template_ext: Sequence[str] = ()  # the command is always inline: a name ending in .sh is not a file
+    ui_color = "#ffe5d9"
+
+    def __init__(
+        self,
+        *,
+        bash_command: Any,
+        connection_id: str | None = None,
+        target: str = "default",
+        overrides: dict[str, Any] | None = None,
+        dbt_api_enabled: bool = False,
+        download_run_results: bool = False,
+        upload_run_results: bool = True,
+        download_sources_json: bool = False,
+        upload_sources_json: bool = True,
+        download_static_artifacts: bool = True,
+        upload_static_artifacts: bool = True,
+        download_additional_files: list[str] | None = None,
+        upload_additional_files: list[str] | None = None,
+        upload_tag: str | None = None,
+        project_dir: str | os.PathLike | None = None,
+        run_dbt_deps: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        for ignored in ("cwd", "output_processor"):
+            if kwargs.pop(ignored, None) is not None:
+                warnings.warn(
+                    f"{type(self).__name__} ignores {ignored}=: dbt runs in the try's working copy of "
+                    "the dbt project, and the task returns a summary of the dbt run.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        super().__init__(bash_command=bash_command, **kwargs)
+        self.connection_id = connection_id
+        self.target = target
+        self.overrides = dict(overrides or {})
+        self.dbt_api_enabled = dbt_api_enabled
+        self.download_run_results = download_run_results
+        self.upload_run_results = upload_run_results
+        self.download_sources_json = download_sources_json
+        self.upload_sources_json = upload_sources_json
+        self.download_static_artifacts = download_static_artifacts
+        self.upload_static_artifacts = upload_static_artifacts
+        self.download_additional_files = list(download_additional_files or [])
+        self.upload_additional_files = list(upload_additional_files or [])
+        self.upload_tag = upload_tag
+        self.project_dir = project_dir
+        self.run_dbt_deps = run_dbt_deps
+        self._dbt_env: dict[str, str] = {}
+
+    # --- the command ------------------------------------------------------------------------
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the templated fields; the command with every templated value quoted for the shell."""
+        others = [name for name in self.template_fields if name != "bash_command"]
+        self._do_render_template_fields(self, others, context, jinja_env or self.get_template_env(), set())
+        if isinstance(self.bash_command, str):
+            self.bash_command = self.render_command(self.bash_command, context)
+
+    def render_command(self, command: str, context: Context) -> str:
+        """Render the command's Jinja once, quoting every value a template puts into it for the shell.
+
+        `{{ dag_run.conf["select"] }}` holding `orders; rm -rf ~` becomes the single word
+        `'orders; rm -rf ~'`, which dbt rejects as a selector; the shell never runs `rm`. A value
+        holding `{{ ... }}` stays literal text.
+        """
+        quoting = self.get_template_env(dag=self.dag if self.has_dag() else None).overlay(
+            finalize=lambda value: shlex.quote(str(value))
+        )
+        return self.render_template(command, context, jinja_env=quoting)
+
+    def dbt_command(self, context: Context, workdir: Path) -> str:
+        """The command this try runs: `bash_command`, rendered (the decorator calls its function instead)."""
+        return self.bash_command
+
+    # --- one try ----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        project_dir = Path(self.project_dir or config.dbt_project_dir())
+        store, key = self._store(context) if self.dbt_api_enabled else (None, None)
+        name = scratch.folder_name(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+        with scratch.try_folder(name) as folder:
+            self._dbt_env = write_profile(
+                self.connection_id, project_dir, self.target, self.overrides, folder / "profiles"
+            )
+            private = {PACKAGES_DIR} if self.run_dbt_deps else set()
+            workdir = make_working_copy(project_dir, folder / "project", private=private)
+            previous = self._download(store, key, ti.try_number, workdir) if store is not None else None
+            for line in plan_lines(ti.try_number, previous):
+                self.log.info(line)
+
+            command = self.dbt_command(context, workdir)
+            self._check_dbt_installed(command, context)
+            self.log.info("Running: %s", command)
+            self.cwd = str(workdir)
+            try:
+                self._dbt_deps_if_needed(context, workdir)
+                self.bash_command = NO_STDIN + command
+                super().execute(context)
+            except BaseException:
+                try:
+                    self._report(workdir, ti.try_number, previous)
+                except Exception:  # the dbt error is the one to raise
+                    self.log.exception("Try %s: could not summarise dbt's results", ti.try_number)
+                if store is not None:
+                    self._upload_after_failure(store, key, ti.try_number, workdir)
+                raise
+            finally:
+                self.bash_command = command  # as the UI shows it: the command, without the prefix
+                self.cwd = None
+            report = self._report(workdir, ti.try_number, previous)
+            if store is not None:
+                self._upload(store, key, ti.try_number, workdir)
+            return report
+
+    def get_env(self, context: Context) -> dict:
+        """BashOperator's environment plus the profile's; kept off `self.env`, which the UI shows."""
+        env = super().get_env(context)
+        env.update(self._dbt_env)
+        # The dbt of the environment Airflow runs in, even when its bin/ is not on PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        return env
+
+    def _check_dbt_installed(self, command: str, context: Context) -> None:
+        try:
+            words = shlex.split(command, comments=True)
+        except ValueError:  # unbalanced quotes: bash will say so, with the command in the log
+            return
+        if words and words[0] == "dbt" and not shutil.which("dbt", path=self.get_env(context)["PATH"]):
+            raise FileNotFoundError(
+                "dbt is not installed in the environment Airflow runs in: add dbt-core and your "
+                "adapter (e.g. dbt-duckdb) to its requirements"
+            )
+
+    def _dbt_deps_if_needed(self, context: Context, workdir: Path) -> None:
+        has_packages = any((workdir / name).is_file() for name in PACKAGE_FILES)
+        if not (self.run_dbt_deps or (has_packages and not (workdir / PACKAGES_DIR).exists())):
+            return
+        deps = ["bash", "-c", f"{NO_STDIN}dbt deps"]
+        result = self.subprocess_hook.run_command(deps, env=self.get_env(context), cwd=str(workdir))
+        if result.exit_code != 0:
+            raise RuntimeError(f"`dbt deps` failed with exit code {result.exit_code}; see the log above")
+
+    def _report(self, workdir: Path, try_number: int, previous: list[NodeResult] | None) -> dict[str, Any]:
+        """Log what dbt did (counts, failures, slowest nodes); return it as a small summary."""
+        run_results = workdir / "target" / "run_results.json"
+        results = node_results(run_results.read_bytes()) if run_results.is_file() else []
+        dbt_log = workdir / "logs" / "dbt.log"
+        log_tail = dbt_log.read_bytes()[-200_000:].decode(errors="replace") if dbt_log.is_file() else ""
+        report = summary(results, try_number, previous, log_tail)
+        for level, line in report_lines(report):
+            self.log.log(level, line)
+        return report
+
+    # --- the dbt API ------------------------------------------------------------------------
+
+    def _store(self, context: Context) -> tuple[DbtApiStore, TaskKey]:
+        ti = context["ti"]
+        key = TaskKey(
+            dag_id=ti.dag_id,
+            upload_tag=self.upload_tag or ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+        )
+        key.parts()  # a bad upload_tag fails here, before dbt runs
+        return DbtApiStore(config.dbt_api_url()), key
+
+    def _download(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> list[NodeResult] | None:
+        """Fetch the newest earlier try's files; return its results if a retry can use them.
+
+        Results that are unreadable, truncated or from another dbt version are removed again, so
+        `expected_files` comes out `[]` and the function takes its full-build branch.
+        """
+        names = [
+            *(["run_results.json"] if self.download_run_results else []),
+            *(["sources.json"] if self.download_sources_json else []),
+            *self.download_additional_files,
+        ]
+        source_try, got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
+        if self.download_static_artifacts:
+            store.download(key, before=try_number, names=STATIC_FILES, dest=workdir / "target")
+            partial_parse = workdir / "target" / "partial_parse.msgpack"
+            if partial_parse.is_file() and not parse_is_for(partial_parse.read_bytes(), workdir):
+                # dbt keeps absolute paths in it: another try's paths would send dbt to files that
+                # are not there (e.g. a seed's CSV). This try's folder differs, so dbt parses afresh.
+                partial_parse.unlink()
+                self.log.info("Try %s: the stored partial parse is for another folder; dbt parses afresh", try_number)
+        if not got:
+            self.log.info("Try %s: no earlier try of this task stored results", try_number)
+            return None
+        self.log.info("Try %s: downloaded %s from try %s into logs/", try_number, got, source_try)
+        if "run_results.json" not in got:
+            return None
+        run_results = workdir / "logs" / "run_results.json"
+        try:
+            return checked_node_results(run_results.read_bytes())
+        except ValueError as reason:
+            run_results.unlink()
+            self.log.warning(
+                "Try %s: the run_results.json stored by try %s cannot be used, so this try builds everything: %s",
+                try_number,
+                source_try,
+                reason,
+            )
+            return None
+
+    def _artifacts(self, workdir: Path) -> list[Path]:
+        names = [
+            *(["run_results.json"] if self.upload_run_results else []),
+            *(["sources.json"] if self.upload_sources_json else []),
+            "manifest.json",
+            *(["partial_parse.msgpack"] if self.upload_static_artifacts else []),
+        ]
+        return [workdir / "target" / name for name in names] + [workdir / name for name in self.upload_additional_files]
+
+    def _upload(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+        stored = store.upload(key, try_number, self._artifacts(workdir))
+        self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
+
+    def _upload_after_failure(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+        """Store what the failed try left; a store error must not hide the dbt error."""
+        try:
+            self._upload(store, key, try_number, workdir)
+        except Exception:
+            self.log.exception("Try %s: could not store its dbt artifacts", try_number)
