@@ -1,8 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11+, make and git:
 #   make demo   set up, then run the example DAG: a forced failure, Airflow's retry, green
-#   make test   set up, then run the test suite
+#   make test   set up, then run the tests you run after each change (a few minutes)
 .DEFAULT_GOAL := help
-.PHONY: help setup manifest demo test bench lint lock clean reset
+.PHONY: help setup manifest demo test test-all bench lint lock clean reset
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## Create or update .venv from requirements.txt (idempotent)
 
@@ -37,14 +37,17 @@ manifest: setup  ## Write transform/target/manifest.json (dbt parse) if a dbt fi
 demo: manifest  ## Run the example DAG: try 1 fails on purpose, the retry re-runs only what failed
 	$(BIN)/python scripts/demo.py
 
-test: manifest  ## Run the test suite (real Airflow, dbt and DuckDB)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: manifest  ## Run the tests of dags/, orchestrate/ and transform/: unit tests, DAG checks, DAG runs
+	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+test-all: manifest  ## Run every test: tests/, its slow group, and proof/ (a real scheduler, fault trials)
+	$(BIN)/python -m pytest tests proof $(PYTEST_ARGS)
 
 bench: manifest  ## Measure retries, overhead, parse time and Cosmos side by side (slow; not part of test)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: setup  ## Run every pre-commit hook on every file
-	$(BIN)/pre-commit run --all-files
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 lock: setup  ## Re-compile requirements.txt from requirements.in
 	$$(command -v uv || echo $(BIN)/uv) pip compile -q requirements.in -o requirements.txt --python-version 3.11

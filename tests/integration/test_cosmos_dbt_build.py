@@ -8,7 +8,8 @@ import pytest
 from orchestrate.dbt_results import descendants
 from orchestrate.manifest import manifest_path
 
-pytestmark = pytest.mark.integration
+# One dbt process per node: about two minutes. `make test-all` runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_ID = "cosmos_dbt_build"
 FAILED_MODEL = "model.shop.int_order_items_priced"

@@ -1,7 +1,9 @@
-"""Each bad input a DAG author can give gets an error naming the problem and the fix.
+"""Each bad input a DAG author can give gets an error naming the problem and the fix, before dbt runs.
 
-README.md's table "Bad input and what it says" is generated from these cases: when a message
-changes, this test fails and prints the table to paste.
+README.md's table "Bad input and what it says" is made from these cases: when a message changes,
+the test fails and prints the table to paste. A task's bad input is given to a real try (see
+conftest.py), with an earlier try's results in the store: the try fails before dbt runs, and what
+was stored stays as it was.
 """
 
 import json
@@ -11,9 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from orchestrate.config import REPO_ROOT
-from orchestrate.dbt_api import TaskKey, resolve_expected_files
-from orchestrate.decorators.datacoves_dbt import DatacovesDbtOperator
-from orchestrate.profiles import profile_name, render_profile
+from orchestrate.decorators.datacoves_dbt import _DatacovesDbtDecoratedOperator
 from orchestrate.utils.datacoves_utils import retry_command, set_schedule
 
 CONNECTIONS = {
@@ -22,43 +22,49 @@ CONNECTIONS = {
 }
 
 
-def command_of(returned):
-    def dbt_build():
-        return returned
+def task(returns="dbt build", **kwargs):
+    """A @task.datacoves_dbt task whose function returns `returns`; `kwargs` go to the decorator."""
 
-    op = DatacovesDbtOperator(task_id="dbt_build", python_callable=dbt_build)
-    return op._dbt_command({"run_id": "manual__1"}, REPO_ROOT / "transform")
+    def dbt_build(expected_files: list = []):  # noqa: B006 - the documented signature
+        return returns
 
-
-def profile_without_connection(tmp_path):
-    op = DatacovesDbtOperator(task_id="dbt_build", python_callable=lambda: "dbt build")
-    return op._write_profile(tmp_path, tmp_path / "profiles")
+    op_kwargs = {"expected_files": kwargs.pop("expected_files")} if "expected_files" in kwargs else {}
+    kwargs = {"connection_id": "warehouse", "dbt_api_enabled": True, **kwargs}
+    return _DatacovesDbtDecoratedOperator(task_id="dbt_build", python_callable=dbt_build, op_kwargs=op_kwargs, **kwargs)
 
 
-def profile_name_of(tmp_path, project_yml=None):
-    if project_yml is not None:
-        (tmp_path / "dbt_project.yml").write_text(project_yml)
-    return profile_name(tmp_path)
+def project(tmp_path, dbt_project_yml=None):
+    if dbt_project_yml is not None:
+        (tmp_path / "dbt_project.yml").write_text(dbt_project_yml)
+    return tmp_path
 
 
-# (the input, as the README names it; a call that makes it, given a scratch folder)
+def no_dbt(tmp_path, patch):
+    patch.setenv("PATH", str(tmp_path))
+    patch.setattr("sys.executable", str(tmp_path / "python"))
+    return task()
+
+
+# (the input, as the README names it; what makes it, given a scratch folder and a MonkeyPatch:
+# a task to run one try of, or a call that raises)
 CASES: list[tuple[str, Callable]] = [
-    ("`connection_id` not set", profile_without_connection),
-    ('unknown connection id `"nope"`', lambda tmp: render_profile("nope", "shop", "default")),
-    ("a connection type with no dbt profile (`ftp`)", lambda tmp: render_profile("ftp_server", "shop", "default")),
-    ("a DuckDB connection without a host", lambda tmp: render_profile("no_path", "shop", "default")),
-    ("`project_dir` missing, or not a dbt project", profile_name_of),
-    ("`dbt_project.yml` without `profile:`", lambda tmp: profile_name_of(tmp, "name: shop\n")),
-    ("the function returns `None`", lambda tmp: command_of(None)),
-    ('the function returns `""`', lambda tmp: command_of("")),
-    ("the function returns a non-string (`42`)", lambda tmp: command_of(42)),
-    ('`expected_files="run_results.json"`', lambda tmp: resolve_expected_files("run_results.json", tmp)),
-    ('`expected_files=["/etc/passwd"]`', lambda tmp: resolve_expected_files(["/etc/passwd"], tmp)),
-    ('`expected_files=["../run_results.json"]`', lambda tmp: resolve_expected_files(["../run_results.json"], tmp)),
-    ('`upload_tag="daily/2026"`', lambda tmp: TaskKey("dag", "daily/2026", "dbt_build").parts()),
-    ('`set_schedule("0 0 1 */12")`', lambda tmp: set_schedule("0 0 1 */12")),
-    ('`retry_command("dbt build")`', lambda tmp: retry_command("dbt build")),
-    ('`retry_command("dbt deps")`', lambda tmp: retry_command("dbt deps")),
+    ("`connection_id` not set", lambda tmp, mp: task(connection_id=None)),
+    ('unknown connection id `"nope"`', lambda tmp, mp: task(connection_id="nope")),
+    ("a connection type with no dbt profile (`ftp`)", lambda tmp, mp: task(connection_id="ftp_server")),
+    ("a DuckDB connection without a host", lambda tmp, mp: task(connection_id="no_path")),
+    ("`project_dir` missing, or not a dbt project", lambda tmp, mp: task(project_dir=project(tmp))),
+    ("`dbt_project.yml` without `profile:`", lambda tmp, mp: task(project_dir=project(tmp, "name: shop\n"))),
+    ("the function returns `None`", lambda tmp, mp: task(returns=None)),
+    ('the function returns `""`', lambda tmp, mp: task(returns="")),
+    ("the function returns a non-string (`42`)", lambda tmp, mp: task(returns=42)),
+    ('`expected_files="run_results.json"`', lambda tmp, mp: task(expected_files="run_results.json")),
+    ('`expected_files=["/etc/passwd"]`', lambda tmp, mp: task(expected_files=["/etc/passwd"])),
+    ('`expected_files=["../run_results.json"]`', lambda tmp, mp: task(expected_files=["../run_results.json"])),
+    ('`upload_tag="daily/2026"`', lambda tmp, mp: task(upload_tag="daily/2026")),
+    ("dbt not installed where Airflow runs", no_dbt),
+    ('`set_schedule("0 0 1 */12")`', lambda tmp, mp: set_schedule("0 0 1 */12")),
+    ('`retry_command("dbt build")`', lambda tmp, mp: retry_command("dbt build")),
+    ('`retry_command("dbt deps")`', lambda tmp, mp: retry_command("dbt deps")),
 ]
 
 
@@ -68,25 +74,29 @@ def connections(monkeypatch):
         monkeypatch.setenv(name, json.dumps(connection))
 
 
-def error_of(case, tmp_path) -> str:
-    with pytest.raises((TypeError, ValueError, FileNotFoundError)) as raised:
-        case(tmp_path)
+def error_of(case, tmp_path, run_try, earlier_try, store, first_try) -> str:
+    """Make the case; for a task, run its second try over a stored first try. Return the error."""
+    with pytest.MonkeyPatch.context() as patch:
+        try:
+            made = case(tmp_path, patch)
+        except Exception as error:  # a call that refuses its input
+            return f"{type(error).__name__}: {error}"
+        key = earlier_try(made, 1, first_try)
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - the type and message are the table's
+            run_try(made, try_number=2)
+    # It failed before dbt ran: try 2 stored nothing, and try 1's files are as they were.
+    assert store.tries(key) == [1]
+    assert {name: store.read_bytes(key, 1, name) for name in first_try} == first_try
     return f"{type(raised.value).__name__}: {raised.value}"
 
 
 @pytest.mark.usefixtures("connections")
-@pytest.mark.parametrize(("bad_input", "case"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_with_the_problem_and_the_fix(bad_input, case, tmp_path):
-    message = error_of(case, tmp_path)
-
-    assert len(message) > 40, message  # a sentence, not a bare exception
-
-
-@pytest.mark.usefixtures("connections")
-def test_readme_lists_every_bad_input_with_its_message(tmp_path_factory):
+def test_readme_lists_every_bad_input_with_its_message(tmp_path_factory, run_try, earlier_try, store, run_results):
+    first_try = {"run_results.json": run_results(("model.shop.orders", "error"))}
     rows = ["| input | message |", "| --- | --- |"]
     for bad_input, case in CASES:
-        message = error_of(case, tmp_path_factory.mktemp("case"))
+        scratch = tmp_path_factory.mktemp("case")
+        message = error_of(case, scratch, run_try, earlier_try, store, first_try)
         message = re.sub(r"/\S*/case\d+", "<project>", message)
         rows.append(f"| {bad_input} | {message.replace('|', '/')} |")
     table = "\n".join(rows)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrate.dbt_api import DbtApiStore, TaskKey, resolve_expected_files
+from orchestrate.dbt_api import DbtApiStore, StoreError, TaskKey, resolve_expected_files
 
 KEY = TaskKey(dag_id="dag", upload_tag="manual__2026-01-01T00:00:00+00:00", task_id="dbt_build")
 
@@ -85,7 +85,7 @@ class Unreadable(type(Path())):
 
 
 def test_run_results_are_written_last_so_an_interrupted_upload_stores_none(store, target):
-    with pytest.raises(OSError, match="stopped mid-upload"):
+    with pytest.raises(StoreError, match="stopped mid-upload"):
         store.upload(KEY, 1, [target / "run_results.json", Unreadable(target / "manifest.json")])
 
     assert not (store.try_path(KEY, 1) / "run_results.json").exists()
@@ -149,13 +149,24 @@ def test_expected_files_are_empty_when_one_is_missing(tmp_path):
     assert resolve_expected_files(["run_results.json", "sources.json"], tmp_path) == []
 
 
-@pytest.mark.parametrize("value", ["run_results.json", None, ("run_results.json",), [1]])
+@pytest.mark.parametrize("value", [None, ("run_results.json",), [1], [""]])
 def test_expected_files_must_be_a_list_of_names(tmp_path, value):
+    # The README's bad-input table (tests/orchestrate/test_bad_input.py) shows the messages.
     with pytest.raises(TypeError, match="expected_files"):
         resolve_expected_files(value, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../run_results.json", "a/../../b"])
-def test_expected_files_stay_inside_logs(tmp_path, name):
+def test_expected_files_stay_inside_logs(tmp_path):
     with pytest.raises(ValueError, match="not an absolute path"):
-        resolve_expected_files([name], tmp_path)
+        resolve_expected_files(["a/../../b"], tmp_path)
+
+
+def test_a_store_that_cannot_be_written_fails_clearly_and_keeps_what_it_holds(store, target):
+    store.upload(KEY, 1, [target / "run_results.json"])
+    # Try 2's folder cannot be made: a file sits where it would go (as a full or read-only disk would).
+    Path(store.try_path(KEY, 2).path).write_text("")
+
+    with pytest.raises(StoreError, match="could not store its dbt artifacts .* DATACOVES__DBT_API_URL"):
+        store.upload(KEY, 2, [target / "run_results.json"])
+
+    assert store.read_bytes(KEY, 1, "run_results.json") == b'{"results": [], "try": 1}'

@@ -1,9 +1,20 @@
 import json
+import logging
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
-from orchestrate.dbt_results import NodeResult, checked_node_results, summary, unfinished
+from orchestrate.dbt_results import (
+    DUCKDB_LOCKED_HINT,
+    NodeResult,
+    checked_node_results,
+    parse_is_for,
+    plan_lines,
+    report_lines,
+    summary,
+    unfinished,
+)
 
 INSTALLED = version("dbt-core")
 
@@ -81,3 +92,48 @@ def test_a_retry_after_full_success_has_nothing_to_do():
     report = summary([], try_number=2, previous=previous)
 
     assert (report["retry"], report["nodes"], report["not_rerun"]) == (True, 0, [])
+
+
+def test_a_locked_duckdb_file_found_in_dbts_log_is_explained():
+    dbt_log = 'IO Error: Could not set lock on file "/data/warehouse.duckdb": Conflicting lock is held in python3\n'
+
+    report = summary([], try_number=1, dbt_log=dbt_log)
+
+    assert report["hint"] == DUCKDB_LOCKED_HINT
+    assert "one writer per file" in report["hint"]
+    assert "own files" in report["hint"]
+    assert (logging.ERROR, DUCKDB_LOCKED_HINT) in report_lines(report)
+
+
+def test_the_plan_of_a_retry_names_what_is_left_to_do():
+    previous = [NodeResult(f"model.m{i}", "skipped", 0, None) for i in range(25)] + [
+        NodeResult("model.ok", "success", 1, None)
+    ]
+
+    first, todo = plan_lines(2, previous)
+
+    assert first == "Try 2 is a retry. The previous try ended {'skipped': 25, 'success': 1}."
+    assert todo.startswith("25 nodes did not succeed and are to be re-run: model.m0, model.m1")
+    assert todo.endswith("model.m19 and 5 more")
+    assert plan_lines(1, None) == ["Try 1: no earlier results to retry from; running the full command"]
+
+
+def test_a_retry_that_left_nodes_behind_warns_and_names_the_fix():
+    previous = [NodeResult("test.t", "fail", 1, None), NodeResult("model.c", "skipped", 0, None)]
+
+    lines = report_lines(summary([], try_number=2, previous=previous))
+
+    warnings = [line for level, line in lines if level == logging.WARNING]
+    assert len(warnings) == 1
+    assert "model.c, test.t" in warnings[0]
+    assert "retry_command()" in warnings[0]
+
+
+def test_a_partial_parse_is_recognised_by_the_folder_it_was_made_in():
+    import msgpack
+
+    made_in = msgpack.packb({"files": {"a": {"path": {"project_root": "/tmp/datacoves_dbt/t-0/project"}}}})
+
+    assert parse_is_for(made_in, Path("/tmp/datacoves_dbt/t-0/project"))
+    assert not parse_is_for(made_in, Path("/tmp/datacoves_dbt/t-1/project"))
+    assert not parse_is_for(made_in, Path("/tmp/datacoves_dbt/t-0/proj"))

@@ -1,11 +1,14 @@
 """Profiles made by Cosmos' real profile mappings from connections set in the environment."""
 
 import json
+import stat
 
 import pytest
 import yaml
 
-from orchestrate.profiles import ProfileError, profile_name, render_profile
+from orchestrate.profiles import ProfileError, profile_name, render_profile, write_profile
+
+CANARY = "canary-password-5c2f"
 
 
 @pytest.fixture
@@ -64,3 +67,18 @@ def test_a_project_without_a_profile_is_named(tmp_path):
 
     with pytest.raises(ProfileError, match="has no `profile:`"):
         profile_name(tmp_path)
+
+
+def test_written_profile_is_private_and_its_secret_stays_in_the_env(connection, tmp_path):
+    connection("pg", conn_type="postgres", host="db", login="dbt", password=CANARY, schema="public")
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+
+    env = write_profile("pg", tmp_path, "default", {"dbname": "analytics"}, tmp_path / "profiles")
+
+    profiles = tmp_path / "profiles" / "profiles.yml"
+    assert stat.S_IMODE(profiles.stat().st_mode) == 0o600
+    assert stat.S_IMODE(profiles.parent.stat().st_mode) == 0o700
+    assert "dbname: analytics" in profiles.read_text()
+    assert CANARY not in profiles.read_text()
+    assert CANARY in env.values()
+    assert env["DBT_PROFILES_DIR"] == str(profiles.parent)

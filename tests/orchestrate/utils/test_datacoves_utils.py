@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orchestrate import retry
+from orchestrate.utils import datacoves_utils
 from orchestrate.utils.datacoves_utils import log_failure, set_default_args, set_schedule
 
 PRODUCTION = {"DATACOVES__AIRFLOW_TYPE": "team_airflow", "DATACOVES__ENVIRONMENT_SLUG": "prd001"}
@@ -73,3 +75,7 @@ def test_invalid_cron_fails_in_every_environment(monkeypatch, environment, cron)
 
     with pytest.raises(ValueError, match="invalid cron expression"):
         set_schedule(cron)
+
+
+def test_retry_command_is_imported_from_datacoves_utils_as_documented():
+    assert datacoves_utils.retry_command is retry.retry_command

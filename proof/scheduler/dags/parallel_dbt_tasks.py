@@ -1,5 +1,5 @@
 """
-## Two dbt tasks at the same time, each failing once (tests/scheduler only)
+## Two dbt tasks at the same time, each failing once (proof/scheduler only)
 The example's task twice, side by side. Each task fails, on its first try only, the models that the
 run's conf names (`fail_a`, `fail_b`), so every task of every run has its own failure and its own
 retry: a retry that read another task's (or another run's) results would re-run the wrong nodes.

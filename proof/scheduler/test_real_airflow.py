@@ -21,7 +21,7 @@ from orchestrate.dbt_results import NodeResult, descendants, node_results
 pytestmark = pytest.mark.scheduler
 
 EXAMPLE_DAG = "retry_dbt_failures"
-PARALLEL_DAG = "parallel_dbt_tasks"  # tests/scheduler/dags/parallel_dbt_tasks.py
+PARALLEL_DAG = "parallel_dbt_tasks"  # proof/scheduler/dags/parallel_dbt_tasks.py
 # One conf per parallel run: each task of each run fails its own model on its first try, so each
 # retry has a different set of nodes to re-run, and reading any other try's results would show.
 PARALLEL_FAILURES = [

@@ -1,5 +1,5 @@
 """
-## The example's dbt task, for fault trials (tests/scheduler only)
+## The example's dbt task, for fault trials (proof/scheduler only)
 The tests SIGKILL its task process at points across many tries; Airflow retries it each time.
 Try 1 fails on its own (the model DBT_FORCE_FAILURE names), so every later try retries from
 stored results, or builds everything when none are usable.

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from orchestrate.utils.datacoves_utils import RETRY_SELECTORS, retry_command
+from orchestrate.retry import RETRY_SELECTORS, retry_command
 
 
 def selection(command: str) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,13 @@ import msgpack
 import psutil
 import pytest
 
+from orchestrate import scratch
 from orchestrate.dbt_api import PARTIAL, TaskKey
 from orchestrate.dbt_results import descendants, node_results
-from orchestrate.decorators.datacoves_dbt import SCRATCH_PREFIX
 
 pytestmark = pytest.mark.scheduler
 
-DAG_ID = "killed_dbt_task"  # tests/scheduler/dags/killed_dbt_task.py
+DAG_ID = "killed_dbt_task"  # proof/scheduler/dags/killed_dbt_task.py
 TASK_ID = "dbt_build"
 UPLOAD = "upload"  # kill the try while it uploads its biggest file (its temporary file is in the store)
 BALLAST = "ballast.bin"  # the big file the DAG's retries upload before run_results.json
@@ -176,17 +175,14 @@ def test_every_try_retries_from_the_newest_complete_results_and_says_so(killed_r
     assert ran == descendants(manifest, errored)
 
 
-def test_no_killed_try_leaves_dbt_running_or_its_folder_behind(killed_run):
-    leftovers = [
-        path
-        for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*_*")
-        if not psutil.pid_exists(int(path.name[len(SCRATCH_PREFIX) :].split("_", 1)[0]))
-    ]
+def test_no_killed_try_leaves_dbt_running_or_its_folder_behind(killed_run, airflow_server):
+    root = scratch.scratch_root()  # this session's temp folder, which the test Airflow uses too
+    folders = sorted(root.iterdir()) if root.is_dir() else []
     dbt_running = [
-        process.info["cmdline"]
-        for process in psutil.process_iter(["cmdline"])
-        if any(word.endswith("/dbt") for word in process.info["cmdline"] or [])
+        " ".join(process.cmdline())
+        for process in airflow_server.our_processes()
+        if any(word.endswith("/dbt") for word in process.cmdline())
     ]
 
-    assert leftovers == []
+    assert folders == []
     assert dbt_running == []

@@ -1,4 +1,4 @@
-"""Airflow cluster policy for the throw-away Airflow of tests/scheduler (its airflow_local_settings.py).
+"""Airflow cluster policy for the throw-away Airflow of proof/scheduler (its airflow_local_settings.py).
 
 The `airflow_server` fixture links this file into `$AIRFLOW_HOME/config/airflow_local_settings.py`,
 which Airflow imports in every component; the DAG processor applies `dag_policy` to each DAG it
@@ -7,7 +7,7 @@ parses, before the DAG is serialized for the scheduler.
 Why it exists: the example DAGs in dags/ wait 5 minutes (doubling) between tries, the production
 setting from `set_default_args()`, and the tests must run those files unchanged. So, for DAG files
 from dags/ only, the wait is cut to zero (Airflow still waits ~1 second: with exponential backoff
-its lower bound is 1 s). Test-only DAGs (tests/scheduler/dags/) set `retry_delay` themselves and
+its lower bound is 1 s). Test-only DAGs (proof/scheduler/dags/) set `retry_delay` themselves and
 are left alone, so this never hides a test DAG that forgets to.
 """
 

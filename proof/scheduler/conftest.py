@@ -10,7 +10,7 @@ this environment's `airflow` CLI, each in its own process group:
 Everything they write lives in a temporary folder (kept by pytest after the session):
 
     <root>/airflow/                 AIRFLOW_HOME: airflow.db (SQLite), logs/, config/
-    <root>/airflow/dags/            links to dags/*.py and tests/scheduler/dags/*.py
+    <root>/airflow/dags/            links to dags/*.py and proof/scheduler/dags/*.py
     <root>/airflow/process_logs/    stdout and stderr of each component
     <root>/warehouse.duckdb         the `warehouse` connection (the example DAGs)
     <root>/warehouses/              `warehouse_a`/`warehouse_b`: one file per DAG run and task
@@ -108,7 +108,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-# A password no file, log or API answer of this Airflow may contain (tests/scheduler/test_secrets.py).
+# A password no file, log or API answer of this Airflow may contain (proof/scheduler/test_secrets.py).
 CANARY = f"canary-{secrets.token_hex(8)}"
 
 

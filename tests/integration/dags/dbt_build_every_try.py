@@ -1,0 +1,32 @@
+"""
+## The same dbt command on every try, with the classic operator
+Most DAGs written for Datacoves run one command whatever the try. With the dbt API on, each try
+still starts from the earlier try's partial parse: the retry parses only what changed, and must
+still find every file (the seed's CSV among them) where this try's working copy has it.
+"""
+
+from airflow.sdk import dag
+
+from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
+from orchestrate.utils import datacoves_utils
+
+
+@dag(
+    doc_md=__doc__,
+    catchup=False,
+    default_args=datacoves_utils.set_default_args(owner="Data Team", owner_email="data-team@example.com"),
+    schedule=None,
+    tags=["dbt_retry", "test"],
+)
+def dbt_build_every_try():
+    DatacovesDbtOperator(
+        task_id="dbt_build",
+        connection_id="warehouse",
+        bash_command="dbt build -s source:shop+ payment_methods+",
+        dbt_api_enabled=True,
+        # dbt's log of the try, which says whether it parsed the project in full.
+        upload_additional_files=["logs/dbt.log"],
+    )
+
+
+dbt_build_every_try()

@@ -1,0 +1,39 @@
+"""One command on every try, through the classic operator, with real dbt: each retry starts from
+the earlier try's partial parse and still finds the seed's CSV where its own working copy has it."""
+
+import json
+
+import pytest
+
+from orchestrate.dbt_results import descendants
+
+pytestmark = pytest.mark.integration
+
+FAILED_MODEL = "int_order_payments"  # below the seed payment_methods
+
+
+@pytest.fixture(scope="module")
+def failed_then_retried(dag_runner):
+    state, tasks = dag_runner.run("dbt_build_every_try", DBT_FORCE_FAILURE=FAILED_MODEL)
+    return state, tasks["dbt_build"]
+
+
+def test_the_retry_reloads_the_seed_and_ends_green(failed_then_retried):
+    state, dbt_build = failed_then_retried
+    roots = {uid for uid in json.loads(dbt_build.manifest)["sources"] if uid.startswith("source.shop.shop.")}
+    selection = descendants(dbt_build.manifest, roots | {"seed.shop.payment_methods"}) - roots
+
+    assert (state, dbt_build.try_number) == ("success", 2)
+    assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {f"model.shop.{FAILED_MODEL}"}
+    for try_number in (1, 2):
+        assert {r.unique_id for r in dbt_build.tries[try_number]} == selection
+    assert {r.status for r in dbt_build.tries[2]} <= {"success", "pass"}
+
+
+def test_the_retry_parsed_from_the_first_trys_partial_parse(failed_then_retried, dag_runner):
+    _, dbt_build = failed_then_retried
+    logs = {n: dag_runner.store.read_bytes(dbt_build.key, n, "dbt.log").decode() for n in (1, 2)}
+
+    assert "Starting full parse" in logs[1]
+    assert "Starting full parse" not in logs[2]
+    assert "Unable to do partial parsing" not in logs[2]
