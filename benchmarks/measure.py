@@ -69,7 +69,7 @@ def _time_template_tries() -> list[float]:
     Airflow's own start of a try also counts the first task's start-up of dag.test()'s in-process
     API, which a scheduler's task processes do not pay; so the template's tries are timed here.
     """
-    from orchestrate.decorators.datacoves_dbt import DatacovesDbtOperator
+    from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
     durations: list[float] = []
     execute = DatacovesDbtOperator.execute
