@@ -42,12 +42,19 @@ def failure_callbacks(owner_email: str) -> list[Callable[[dict[str, Any]], None]
     return [log_failure, SmtpNotifier(to=owner_email)]
 
 
+# Production waits for what a retry can fix (a lock, a warehouse restart); elsewhere a person is
+# watching, so the retry comes within seconds.
+PRODUCTION_RETRY_DELAY = timedelta(minutes=5)
+LOCAL_RETRY_DELAY = timedelta(seconds=2)
+
+
 def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str, Any]:
     """Return the team's default_args; keyword arguments override any of them.
 
-    `retry_exponential_backoff` is a multiplier in Airflow 3.3: 2.0 doubles the wait each try, and
-    Airflow adds up to as much again as jitter (5 to 10, 10 to 20, 20 to 40 minutes). `True` would
-    mean a multiplier of 1, no backoff at all.
+    3 retries. On production the first comes after 5 minutes and each wait doubles
+    (`retry_exponential_backoff` is a multiplier in Airflow 3.3, and Airflow adds up to as much
+    again as jitter: 5 to 10, 10 to 20, 20 to 40 minutes; `True` would mean no backoff at all).
+    Elsewhere (a laptop, a development Airflow) the waits are 2 seconds, doubling likewise.
     """
     if not owner or not owner_email:
         raise ValueError(
@@ -58,7 +65,7 @@ def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str
         "owner": owner,
         "start_date": datetime(2025, 1, 1, tzinfo=UTC),
         "retries": 3,
-        "retry_delay": timedelta(minutes=5),
+        "retry_delay": PRODUCTION_RETRY_DELAY if config.is_production() else LOCAL_RETRY_DELAY,
         "retry_exponential_backoff": 2.0,
         "execution_timeout": timedelta(hours=2),
         "on_failure_callback": failure_callbacks(owner_email),

@@ -21,10 +21,15 @@ def test_default_args_hold_the_team_defaults():
     assert args["owner"] == "Data Team"
     assert args["start_date"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert args["retries"] == 3
-    assert args["retry_delay"] == timedelta(minutes=5)
+    assert args["retry_delay"] == timedelta(seconds=2)  # a retry within seconds, off production
     assert args["retry_exponential_backoff"] == 2.0
     assert args["execution_timeout"] == timedelta(hours=2)
     assert args["on_failure_callback"] == [log_failure]
+
+
+@pytest.mark.usefixtures("production")
+def test_production_waits_five_minutes_before_a_retry():
+    assert set_default_args(owner="a", owner_email="a@example.com")["retry_delay"] == timedelta(minutes=5)
 
 
 @pytest.mark.usefixtures("production")
