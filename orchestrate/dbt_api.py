@@ -29,6 +29,8 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
+from orchestrate.errors import ArgumentError
+
 TRY_DIR = re.compile(r"^try-(\d+)$")
 RESULTS = "run_results.json"  # written last: it marks a try's files complete
 PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # a file being written: .<name>.<uuid hex>.tmp
@@ -46,7 +48,7 @@ def _as_url(root: str) -> str:
 
 def _check_part(name: str, value: str) -> str:
     if not value or UNSAFE_PART.search(value):
-        raise ValueError(
+        raise ArgumentError(
             f"{name} {value!r} cannot be used in a dbt API key: it must be one non-empty path "
             "segment, without '/' or '\\' and not '.' or '..'"
         )
@@ -169,15 +171,15 @@ def resolve_expected_files(expected: object, logs_dir: Path | None) -> list[str]
     `logs_dir` is None when nothing was downloaded (the dbt API is off).
     """
     if not isinstance(expected, list):
-        raise TypeError(
+        raise ArgumentError(
             f"expected_files must be a list of file names, got {type(expected).__name__}: "
             'call the task as dbt_build(expected_files=["run_results.json"])'
         )
     for name in expected:
         if not isinstance(name, str) or not name:
-            raise TypeError(f"expected_files holds {name!r}; each entry must be a file name")
+            raise ArgumentError(f"expected_files holds {name!r}; each entry must be a file name")
         if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ValueError(
+            raise ArgumentError(
                 f"expected_files entry {name!r} must be a name inside logs/ "
                 '(e.g. "run_results.json"), not an absolute path or one with ".."'
             )

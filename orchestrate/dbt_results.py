@@ -90,15 +90,18 @@ def descendants(manifest: bytes | str, unique_ids: Iterable[str]) -> set[str]:
 
 
 def summary(
-    results: list[NodeResult], try_number: int, previous: list[NodeResult] | None = None, dbt_log: str = ""
+    results: list[NodeResult] | None, try_number: int, previous: list[NodeResult] | None = None, dbt_log: str = ""
 ) -> dict[str, Any]:
     """A small, JSON-serialisable account of one try, for XCom and alerts (no SQL, no secrets).
 
-    `dbt_log` is the end of dbt's log file: dbt stops before running any node when it cannot open
-    the database, so some causes are found only there.
+    `results` is None when dbt wrote no run_results.json (it stopped first, or the command ran no
+    dbt that writes one). `not_rerun` lists the nodes the previous try left unfinished that this
+    try did not run. `dbt_log` is the end of dbt's log file: dbt stops before running any node when
+    it cannot open the database, so some causes are found only there.
     """
-    succeeded = {r.unique_id for r in results if r.status not in UNFINISHED}
-    not_rerun = sorted({r.unique_id for r in unfinished(previous or [])} - succeeded)
+    ran = results is not None
+    results = results or []
+    not_rerun = sorted({r.unique_id for r in unfinished(previous or [])} - {r.unique_id for r in results})
     failed = [
         {"unique_id": r.unique_id, "status": r.status, "message": (r.message or "")[:MESSAGE_LIMIT]}
         for r in results
@@ -107,6 +110,7 @@ def summary(
     report = {
         "try_number": try_number,
         "retry": previous is not None,
+        "ran": ran,
         "nodes": len(results),
         "counts": counts_by_status(results),
         "failed": failed,
@@ -114,11 +118,24 @@ def summary(
             {"unique_id": r.unique_id, "seconds": round(r.execution_time, 2)}
             for r in sorted(results, key=lambda r: r.execution_time, reverse=True)[:5]
         ],
-        "not_rerun": not_rerun,
+        "not_rerun": not_rerun if ran else [],
     }
     if DUCKDB_LOCKED in dbt_log or any(DUCKDB_LOCKED in f["message"] for f in failed):
         report["hint"] = DUCKDB_LOCKED_HINT
     return report
+
+
+def dbt_stopped_on(dbt_log: Path) -> str | None:
+    """The error dbt stopped on before running nodes, from its log file, e.g.
+    "Compilation Error: Model 'model.shop.x' depends on a node named 'y' which was not found"."""
+    if not dbt_log.is_file():
+        return None
+    lines = dbt_log.read_bytes()[-200_000:].decode(errors="replace").splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].rstrip().endswith("Encountered an error:"):
+            detail = [line.strip() for line in lines[index + 1 : index + 3] if line.strip()]
+            return ": ".join(detail)[:MESSAGE_LIMIT] or None
+    return None
 
 
 def _names(unique_ids: list[str]) -> str:

@@ -59,11 +59,12 @@ def require(project_dir: Path | None = None) -> Path:
 
 def build(project_dir: Path | None = None, connection_id: str = config.CONNECTION_ID) -> Path:
     """Run `dbt parse` in the project (profile from `connection_id`); return the manifest's path."""
-    from orchestrate.profiles import write_profile
+    from orchestrate.profiles import profile_name, write_profile
 
     project_dir = project_dir or config.dbt_project_dir()
+    profile = profile_name(project_dir)
     with tempfile.TemporaryDirectory(prefix="dbt_profile_") as scratch:
-        profile_env = write_profile(connection_id, project_dir, "default", {}, Path(scratch) / "profiles")
+        profile_env = write_profile(connection_id, profile, "default", {}, Path(scratch) / "profiles")
         env = {**os.environ, **profile_env}
         dbt = Path(sys.executable).parent / "dbt"
         result = subprocess.run(

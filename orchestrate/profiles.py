@@ -6,11 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-class ProfileError(ValueError):
-    """The connection or the dbt project cannot produce a working dbt profile."""
+from orchestrate.dbt_project import DbtProject
+from orchestrate.errors import ProfileError
 
 
 @dataclass(frozen=True)
@@ -23,25 +20,13 @@ class RenderedProfile:
 
 def profile_name(project_dir: Path) -> str:
     """The `profile:` that the project's dbt_project.yml asks for."""
-    project_file = project_dir / "dbt_project.yml"
-    if not project_file.is_file():
-        raise ProfileError(
-            f"{project_dir} is not a dbt project (no dbt_project.yml): point project_dir "
-            "(or DATACOVES__DBT_HOME) at the folder that holds dbt_project.yml"
-        )
-    project = yaml.safe_load(project_file.read_text()) or {}
-    name = project.get("profile")
-    if not isinstance(name, str) or not name:
-        raise ProfileError(
-            f"{project_file} has no `profile:`; add one, e.g. `profile: {project.get('name', 'my_project')}`"
-        )
-    return name
+    return DbtProject.load(project_dir).profile
 
 
 def write_profile(
-    connection_id: str | None, project_dir: Path, target: str, overrides: dict[str, Any] | None, folder: Path
+    connection_id: str | None, profile: str, target: str, overrides: dict[str, Any] | None, folder: Path
 ) -> dict[str, str]:
-    """Write profiles.yml for the project into `folder`, a new private folder; return dbt's env.
+    """Write profiles.yml with `profile` into `folder`, a new private folder; return dbt's env.
 
     The file is mode 0600 in a 0700 folder. The env holds `DBT_PROFILES_DIR` and the secrets,
     for the dbt process only.
@@ -51,12 +36,12 @@ def write_profile(
             "@task.datacoves_dbt needs connection_id=, the Airflow connection to make the "
             'dbt profile from, e.g. @task.datacoves_dbt(connection_id="warehouse")'
         )
-    profile = render_profile(connection_id, profile_name(project_dir), target, overrides)
+    rendered = render_profile(connection_id, profile, target, overrides)
     folder.mkdir(mode=0o700)
     profiles_file = folder / "profiles.yml"
     profiles_file.touch(mode=0o600)
-    profiles_file.write_text(profile.contents)
-    return {**profile.env, "DBT_PROFILES_DIR": str(folder)}
+    profiles_file.write_text(rendered.contents)
+    return {**rendered.env, "DBT_PROFILES_DIR": str(folder)}
 
 
 def render_profile(

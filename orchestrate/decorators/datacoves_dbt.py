@@ -16,6 +16,7 @@ from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
 from airflow.sdk.definitions.context import context_merge
 
 from orchestrate.dbt_api import resolve_expected_files
+from orchestrate.decorators.datacoves_bash import checked_command
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 if TYPE_CHECKING:
@@ -69,13 +70,8 @@ class _DatacovesDbtDecoratedOperator(DecoratedOperator, DatacovesDbtOperator):
             )
             self.log.info("expected_files resolved to %s", op_kwargs["expected_files"])
         context_merge(context, op_kwargs)
-        command = self.python_callable(*self.op_args, **determine_kwargs(self.python_callable, self.op_args, context))
-        if not isinstance(command, str) or not command.strip():
-            raise TypeError(
-                f"{self.python_callable.__name__}() returned {command!r}; a @task.datacoves_dbt "
-                'function must return the dbt command to run, e.g. return "dbt build -s my_model+"'
-            )
-        return self.render_command(command, context)
+        returned = self.python_callable(*self.op_args, **determine_kwargs(self.python_callable, self.op_args, context))
+        return self.render_command(checked_command(self.python_callable, returned, self.custom_operator_name), context)
 
 
 def datacoves_dbt_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

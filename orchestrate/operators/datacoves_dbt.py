@@ -21,25 +21,26 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.bash import BashOperator
-
 from orchestrate import config, scratch
-from orchestrate.dbt_api import DbtApiStore, TaskKey
+from orchestrate.dbt_api import RESULTS, DbtApiStore, TaskKey
+from orchestrate.dbt_project import DbtProject
 from orchestrate.dbt_results import (
     NodeResult,
     checked_node_results,
+    dbt_stopped_on,
     node_results,
     parse_is_for,
     plan_lines,
     report_lines,
     summary,
 )
+from orchestrate.errors import CommandError, RetryLeftNodesBehind
+from orchestrate.operators.datacoves_bash import NO_STDIN, DatacovesBashOperator
 from orchestrate.profiles import write_profile
 from orchestrate.working_copy import make_working_copy
 
@@ -49,14 +50,13 @@ if TYPE_CHECKING:
 # dbt's parse of the project, and the manifest it is made from; stored in and fetched into target/.
 STATIC_FILES = ("manifest.json", "partial_parse.msgpack")
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
-PACKAGES_DIR = "dbt_packages"
-# Prefixed to every command run with bash. A task process's stdin is its channel to Airflow's task
-# supervisor, which waits for every holder of it to close it before it ends the try: a dbt left
-# running by a killed try would hold the retry back until it finished. dbt reads no input anyway.
-NO_STDIN = "exec </dev/null\n"
+# What dbt says when it stops before running a node because the project itself is wrong: the
+# next try would stop the same way, so the task fails at once. Anything else (a lock, a timeout,
+# a lost connection) may pass on the next try, and is retried.
+PROJECT_ERRORS = ("Compilation Error", "Parsing Error")
 
 
-class DatacovesDbtOperator(BashOperator):
+class DatacovesDbtOperator(DatacovesBashOperator):
     """Runs `bash_command` (a dbt command) in a working copy of `project_dir`, with a profile made from
     `connection_id`; with the dbt API on, stores each try's artifacts and hands them to the retry.
 
@@ -73,11 +73,13 @@ class DatacovesDbtOperator(BashOperator):
     :param upload_tag: groups the tries that see each other's artifacts (default: the run_id).
     :param project_dir: the dbt project (default: `DATACOVES__DBT_HOME`, else `transform/`).
     :param run_dbt_deps: run `dbt deps` before the command even when packages are installed.
+    :param allow_partial_retry: let a retry leave nodes that the previous try did not finish
+        unselected (it warns); by default such a retry fails the task, as it would end green with
+        those tables never built.
     """
 
-    template_fields: Sequence[str] = (*BashOperator.template_fields, "upload_tag")
-    template_ext: Sequence[str] = ()  # the command is always inline: a name ending in .sh is not a file
-    ui_color = "#ffe5d9"
+    template_fields: Sequence[str] = (*DatacovesBashOperator.template_fields, "overrides", "upload_tag")
+    rendered_apart: Sequence[str] = ("bash_command", "overrides")
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class DatacovesDbtOperator(BashOperator):
         upload_tag: str | None = None,
         project_dir: str | os.PathLike | None = None,
         run_dbt_deps: bool = False,
+        allow_partial_retry: bool = False,
         **kwargs: Any,
     ) -> None:
         for ignored in ("cwd", "output_processor"):
@@ -124,28 +127,17 @@ class DatacovesDbtOperator(BashOperator):
         self.upload_tag = upload_tag
         self.project_dir = project_dir
         self.run_dbt_deps = run_dbt_deps
+        self.allow_partial_retry = allow_partial_retry
         self._dbt_env: dict[str, str] = {}
 
     # --- the command ------------------------------------------------------------------------
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render the templated fields; the command with every templated value quoted for the shell."""
-        others = [name for name in self.template_fields if name != "bash_command"]
-        self._do_render_template_fields(self, others, context, jinja_env or self.get_template_env(), set())
-        if isinstance(self.bash_command, str):
-            self.bash_command = self.render_command(self.bash_command, context)
-
-    def render_command(self, command: str, context: Context) -> str:
-        """Render the command's Jinja once, quoting every value a template puts into it for the shell.
-
-        `{{ dag_run.conf["select"] }}` holding `orders; rm -rf ~` becomes the single word
-        `'orders; rm -rf ~'`, which dbt rejects as a selector; the shell never runs `rm`. A value
-        holding `{{ ... }}` stays literal text.
-        """
-        quoting = self.get_template_env(dag=self.dag if self.has_dag() else None).overlay(
-            finalize=lambda value: shlex.quote(str(value))
-        )
-        return self.render_template(command, context, jinja_env=quoting)
+        """Render the templated fields (the command quoted for the shell), and `overrides` with dbt's
+        `env_var()` left for dbt to render."""
+        jinja_env = jinja_env or self.get_template_env()
+        super().render_template_fields(context, jinja_env)
+        self._do_render_template_fields(self, ["overrides"], context, _keeping_dbt_env_var(jinja_env), set())
 
     def dbt_command(self, context: Context, workdir: Path) -> str:
         """The command this try runs: `bash_command`, rendered (the decorator calls its function instead)."""
@@ -155,15 +147,17 @@ class DatacovesDbtOperator(BashOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        project_dir = Path(self.project_dir or config.dbt_project_dir())
+        project = DbtProject.load(Path(self.project_dir or config.dbt_project_dir()))
         store, key = self._store(context) if self.dbt_api_enabled else (None, None)
         name = scratch.folder_name(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
         with scratch.try_folder(name) as folder:
             self._dbt_env = write_profile(
-                self.connection_id, project_dir, self.target, self.overrides, folder / "profiles"
+                self.connection_id, project.profile, self.target, self.overrides, folder / "profiles"
             )
-            private = {PACKAGES_DIR} if self.run_dbt_deps else set()
-            workdir = make_working_copy(project_dir, folder / "project", private=private)
+            private = {project.packages_dir} if self.run_dbt_deps else set()
+            workdir = make_working_copy(project.path, folder / "project", private=private, reach=project.reach)
+            # dbt writes where the try reads, whatever the project's target-path and log-path say.
+            self._dbt_env.update(DBT_TARGET_PATH=str(workdir / "target"), DBT_LOG_PATH=str(workdir / "logs"))
             previous = self._download(store, key, ti.try_number, workdir) if store is not None else None
             for line in plan_lines(ti.try_number, previous):
                 self.log.info(line)
@@ -171,34 +165,37 @@ class DatacovesDbtOperator(BashOperator):
             command = self.dbt_command(context, workdir)
             self._check_dbt_installed(command, context)
             self.log.info("Running: %s", command)
-            self.cwd = str(workdir)
             try:
-                self._dbt_deps_if_needed(context, workdir)
-                self.bash_command = NO_STDIN + command
-                super().execute(context)
-            except BaseException:
+                self._dbt_deps_if_needed(context, workdir, project)
+                self.run_in(workdir, command, context)
+            except BaseException as error:
                 try:
-                    self._report(workdir, ti.try_number, previous)
+                    report = self._report(workdir, ti.try_number, previous)
                 except Exception:  # the dbt error is the one to raise
                     self.log.exception("Try %s: could not summarise dbt's results", ti.try_number)
+                    report = None
                 if store is not None:
-                    self._upload_after_failure(store, key, ti.try_number, workdir)
+                    self._upload_after_failure(store, key, ti.try_number, workdir, report)
+                if report is not None:
+                    self._fail_for_good_if_retrying_cannot_help(report, workdir, error)
                 raise
-            finally:
-                self.bash_command = command  # as the UI shows it: the command, without the prefix
-                self.cwd = None
             report = self._report(workdir, ti.try_number, previous)
             if store is not None:
-                self._upload(store, key, ti.try_number, workdir)
+                self._upload(store, key, ti.try_number, workdir, report)
+                if self.download_run_results and not report["ran"]:
+                    self.log.warning(
+                        "dbt wrote no %s to target/, so a retry of this task will have no results to start "
+                        "from and builds everything. If the command sets --target-path, leave it out: the "
+                        "task points dbt at its own target/.",
+                        RESULTS,
+                    )
+            self._fail_for_good_if_retrying_cannot_help(report, workdir)
             return report
 
     def get_env(self, context: Context) -> dict:
-        """BashOperator's environment plus the profile's; kept off `self.env`, which the UI shows."""
-        env = super().get_env(context)
-        env.update(self._dbt_env)
-        # The dbt of the environment Airflow runs in, even when its bin/ is not on PATH.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        return env
+        """The bash environment (dbt's bin/ first on PATH) plus the profile's; kept off `self.env`, which
+        the UI shows."""
+        return {**super().get_env(context), **self._dbt_env}
 
     def _check_dbt_installed(self, command: str, context: Context) -> None:
         try:
@@ -206,24 +203,57 @@ class DatacovesDbtOperator(BashOperator):
         except ValueError:  # unbalanced quotes: bash will say so, with the command in the log
             return
         if words and words[0] == "dbt" and not shutil.which("dbt", path=self.get_env(context)["PATH"]):
-            raise FileNotFoundError(
+            raise CommandError(
                 "dbt is not installed in the environment Airflow runs in: add dbt-core and your "
                 "adapter (e.g. dbt-duckdb) to its requirements"
             )
 
-    def _dbt_deps_if_needed(self, context: Context, workdir: Path) -> None:
+    def _dbt_deps_if_needed(self, context: Context, workdir: Path, project: DbtProject) -> None:
         has_packages = any((workdir / name).is_file() for name in PACKAGE_FILES)
-        if not (self.run_dbt_deps or (has_packages and not (workdir / PACKAGES_DIR).exists())):
+        if not (self.run_dbt_deps or (has_packages and not (workdir / project.packages_dir).exists())):
             return
         deps = ["bash", "-c", f"{NO_STDIN}dbt deps"]
         result = self.subprocess_hook.run_command(deps, env=self.get_env(context), cwd=str(workdir))
         if result.exit_code != 0:
             raise RuntimeError(f"`dbt deps` failed with exit code {result.exit_code}; see the log above")
 
+    def _left_nodes_behind(self, report: dict[str, Any] | None) -> bool:
+        """True when this retry ran dbt without selecting nodes the previous try left unfinished.
+
+        Such a try stores no run_results.json: a later try (a clear, once the command is fixed)
+        then retries from the earlier results, which still list those nodes.
+        """
+        return bool(report and report["ran"] and report["not_rerun"] and not self.allow_partial_retry)
+
+    def _fail_for_good_if_retrying_cannot_help(
+        self, report: dict[str, Any], workdir: Path, error: BaseException | None = None
+    ) -> None:
+        """Fail without retries where another try would end the same way; else leave the outcome be.
+
+        - The retry's command left nodes unselected that the previous try did not finish: their
+          tables are missing or stale, and another try of the same command selects the same.
+        - dbt stopped before running any node because the project does not parse or compile.
+        """
+        if self._left_nodes_behind(report):
+            raise RetryLeftNodesBehind(
+                f"This retry did not select {len(report['not_rerun'])} nodes that the previous try left "
+                f"unfinished, so their tables are missing or stale: {', '.join(report['not_rerun'][:20])}. "
+                "Another try of the same command would select the same, so the task fails without retrying. "
+                "Return retry_command(<first-try command>) (orchestrate.utils.datacoves_utils) on a retry: it "
+                "selects failed tests and skipped nodes too. To leave nodes out on purpose, set "
+                "allow_partial_retry=True."
+            ) from error
+        stopped_on = dbt_stopped_on(workdir / "logs" / "dbt.log") if error is not None and not report["nodes"] else None
+        if stopped_on and stopped_on.startswith(PROJECT_ERRORS):
+            raise CommandError(
+                f"dbt stopped before running any node: {stopped_on}. Another try would stop the same way, "
+                "so the task fails without retrying: fix the project, then clear the task."
+            ) from error
+
     def _report(self, workdir: Path, try_number: int, previous: list[NodeResult] | None) -> dict[str, Any]:
         """Log what dbt did (counts, failures, slowest nodes); return it as a small summary."""
-        run_results = workdir / "target" / "run_results.json"
-        results = node_results(run_results.read_bytes()) if run_results.is_file() else []
+        run_results = workdir / "target" / RESULTS
+        results = node_results(run_results.read_bytes()) if run_results.is_file() else None
         dbt_log = workdir / "logs" / "dbt.log"
         log_tail = dbt_log.read_bytes()[-200_000:].decode(errors="replace") if dbt_log.is_file() else ""
         report = summary(results, try_number, previous, log_tail)
@@ -283,22 +313,43 @@ class DatacovesDbtOperator(BashOperator):
             )
             return None
 
-    def _artifacts(self, workdir: Path) -> list[Path]:
+    def _artifacts(self, workdir: Path, report: dict[str, Any] | None) -> list[Path]:
+        keep_results = self.upload_run_results and not self._left_nodes_behind(report)
         names = [
-            *(["run_results.json"] if self.upload_run_results else []),
+            *([RESULTS] if keep_results else []),
             *(["sources.json"] if self.upload_sources_json else []),
             "manifest.json",
             *(["partial_parse.msgpack"] if self.upload_static_artifacts else []),
         ]
         return [workdir / "target" / name for name in names] + [workdir / name for name in self.upload_additional_files]
 
-    def _upload(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
-        stored = store.upload(key, try_number, self._artifacts(workdir))
+    def _upload(
+        self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path, report: dict[str, Any] | None
+    ) -> None:
+        stored = store.upload(key, try_number, self._artifacts(workdir, report))
         self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
 
-    def _upload_after_failure(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> None:
+    def _upload_after_failure(
+        self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path, report: dict[str, Any] | None
+    ) -> None:
         """Store what the failed try left; a store error must not hide the dbt error."""
         try:
-            self._upload(store, key, try_number, workdir)
+            self._upload(store, key, try_number, workdir, report)
         except Exception:
             self.log.exception("Try %s: could not store its dbt artifacts", try_number)
+
+
+def _keeping_dbt_env_var(jinja_env: Any) -> Any:
+    """`jinja_env`, where `{{ env_var('NAME') }}` renders to itself, for dbt to render in profiles.yml.
+
+    Datacoves' examples put both kinds into `overrides`: `{{ params.schema }}` for Airflow, and
+    `{{ env_var('DATACOVES__MAIN__DATABASE') }}`, which dbt reads from the task's environment.
+    """
+    overlay = jinja_env.overlay()
+
+    def env_var(name: str, *default: str) -> str:
+        arguments = ", ".join(repr(argument) for argument in (name, *default))
+        return f"{{{{ env_var({arguments}) }}}}"
+
+    overlay.globals["env_var"] = env_var
+    return overlay

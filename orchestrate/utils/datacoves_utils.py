@@ -1,8 +1,15 @@
-"""Helpers every DAG imports: the team's default_args, an environment-aware schedule and the retry command."""
+"""Helpers DAGs import: the team's default_args, an environment-aware schedule, the retry command.
+
+The names and meanings follow Datacoves' `orchestrate/utils/datacoves_utils.py`, so DAGs written for
+Datacoves run here unchanged: `set_default_args`, `set_schedule`, `is_team_airflow`,
+`handle_error` and `connection_to_env_vars`. Their platform-only helpers (the Airflow-database
+sync, dlt's environment) are not here.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,20 +19,39 @@ from croniter import croniter
 from orchestrate import config
 from orchestrate.retry import RETRY_SELECTORS, retry_command
 
-__all__ = ["RETRY_SELECTORS", "log_failure", "retry_command", "set_default_args", "set_schedule"]
+__all__ = [
+    "RETRY_SELECTORS",
+    "connection_to_env_vars",
+    "handle_error",
+    "is_team_airflow",
+    "retry_command",
+    "set_default_args",
+    "set_schedule",
+]
 
 log = logging.getLogger(__name__)
 
+CONNECTION_ID = re.compile(r"[\w.-]+")
+# Airflow's schedule presets (airflow.sdk: `@once`, `@continuous` and its CRON_PRESETS).
+SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
-def log_failure(context: dict[str, Any]) -> None:
-    """Log which task failed, on which try, so the failure is easy to find in the logs."""
+
+def is_team_airflow() -> bool:
+    """True on a shared (team) Airflow, where `DATACOVES__AIRFLOW_TYPE` is `team_airflow`."""
+    return config.is_team_airflow()
+
+
+def handle_error(context: dict[str, Any]) -> None:
+    """An on_failure_callback: log which task failed, with what error, on which try of which run."""
     ti = context.get("task_instance") or context.get("ti")
     log.error(
-        "Task %s.%s failed on try %s of run %s",
+        "Task %s.%s failed on try %s of run %s (logical date %s): %s",
         getattr(ti, "dag_id", "?"),
         getattr(ti, "task_id", "?"),
         getattr(ti, "try_number", "?"),
         getattr(ti, "run_id", "?"),
+        context.get("logical_date"),
+        context.get("exception"),
     )
 
 
@@ -36,10 +62,10 @@ def failure_callbacks(owner_email: str) -> list[Callable[[dict[str, Any]], None]
     SmtpNotifier (connection `smtp_default`). Local and development Airflows never send mail.
     """
     if not config.is_production():
-        return [log_failure]
+        return [handle_error]
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-    return [log_failure, SmtpNotifier(to=owner_email)]
+    return [handle_error, SmtpNotifier(to=owner_email)]
 
 
 # Production waits for what a retry can fix (a lock, a warehouse restart); elsewhere a person is
@@ -74,15 +100,48 @@ def set_default_args(owner: str, owner_email: str, **overrides: Any) -> dict[str
     return default_args
 
 
-def set_schedule(cron: str) -> str | None:
-    """Return `cron` on the production Airflow and None elsewhere, so only production schedules.
+def set_schedule(schedule: Any) -> Any:
+    """Return `schedule` on the production Airflow and None elsewhere, so only production schedules.
 
-    The expression is checked in every environment, so a typo fails at parse time on a laptop
-    instead of on the first production deploy.
+    A string is checked in every environment, so a typo fails at parse time on a laptop instead of
+    on the first production deploy: it must be an Airflow preset (`@daily`, `@once`, ...) or a cron
+    expression of five fields. None and Airflow's other schedules (a timedelta, a timetable,
+    assets) pass as they are.
     """
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
+    cron = isinstance(schedule, str) and schedule not in SCHEDULE_PRESETS
+    if cron and (len(schedule.split()) != 5 or not croniter.is_valid(schedule)):
         raise ValueError(
-            f"set_schedule got an invalid cron expression {cron!r}: use five fields, "
-            'minute hour day-of-month month day-of-week, e.g. "0 0 1 */12 *"'
+            f"set_schedule got an invalid schedule {schedule!r}: use five cron fields, minute hour "
+            'day-of-month month day-of-week, e.g. "0 0 1 */12 *", an Airflow preset such as '
+            '"@daily", or None'
         )
-    return cron if config.is_production() else None
+    return schedule if config.is_production() else None
+
+
+def connection_to_env_vars(connection_id: str, prefix: str | None = None) -> dict[str, str]:
+    """Environment variables for a task's `env=`, from an Airflow connection, as Datacoves names them.
+
+    `<prefix>ACCOUNT`, `USER`, `PASSWORD` or `PRIVATE_KEY` (its body, without the BEGIN and END
+    lines), `DATABASE`, `WAREHOUSE`, `ROLE`; the prefix defaults to `DATACOVES__<CONNECTION_ID>__`.
+    The values are templates that Airflow fills in when the task runs: the connection is not read
+    while the DAG file is parsed, and Airflow masks its secrets in task logs and rendered fields.
+    A field the connection does not have comes out empty.
+    """
+    if not isinstance(connection_id, str) or not CONNECTION_ID.fullmatch(connection_id):
+        raise ValueError(
+            f"connection_to_env_vars needs an Airflow connection id (letters, digits, _ . -), e.g. "
+            f"'warehouse'; got {connection_id!r}"
+        )
+    prefix = prefix if prefix is not None else f"DATACOVES__{connection_id.upper()}__"
+    conn = f"conn[{connection_id!r}]"
+    extra = f"{conn}.extra_dejson"
+    private_key = f"{extra}.get('private_key_content') or ''"
+    return {
+        f"{prefix}ACCOUNT": f"{{{{ {extra}.get('account') or '' }}}}",
+        f"{prefix}USER": f"{{{{ {conn}.login or '' }}}}",
+        f"{prefix}PRIVATE_KEY": f"{{{{ ({private_key}).strip().splitlines()[1:-1] | join('') }}}}",
+        f"{prefix}PASSWORD": f"{{{{ '' if {extra}.get('private_key_content') else ({conn}.password or '') }}}}",
+        f"{prefix}DATABASE": f"{{{{ {extra}.get('database') or '' }}}}",
+        f"{prefix}WAREHOUSE": f"{{{{ {extra}.get('warehouse') or '' }}}}",
+        f"{prefix}ROLE": f"{{{{ {extra}.get('role') or '' }}}}",
+    }

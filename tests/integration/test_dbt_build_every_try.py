@@ -5,11 +5,27 @@ import json
 
 import pytest
 
-from orchestrate.dbt_results import descendants
-
 pytestmark = pytest.mark.integration
 
 FAILED_MODEL = "int_order_payments"  # below the seed payment_methods
+
+
+def ancestors_and_their_tests(manifest: bytes, unique_id: str) -> set[str]:
+    """What `-s +<model> --indirect-selection cautious` selects: the model, the nodes above it (not
+    sources) and the tests all of whose parents are among them or are sources."""
+    graph = json.loads(manifest)
+    selected, todo = set(), [unique_id]
+    while todo:
+        node = todo.pop()
+        if node not in selected and not node.startswith("source."):
+            selected.add(node)
+            todo.extend(graph["parent_map"].get(node, []))
+    tests = {
+        uid
+        for uid, parents in graph["parent_map"].items()
+        if uid.startswith("test.") and set(parents) & selected and set(parents) <= selected | set(graph["sources"])
+    }
+    return selected | tests
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +36,7 @@ def failed_then_retried(dag_runner):
 
 def test_the_retry_reloads_the_seed_and_ends_green(failed_then_retried):
     state, dbt_build = failed_then_retried
-    roots = {uid for uid in json.loads(dbt_build.manifest)["sources"] if uid.startswith("source.shop.shop.")}
-    selection = descendants(dbt_build.manifest, roots | {"seed.shop.payment_methods"}) - roots
+    selection = ancestors_and_their_tests(dbt_build.manifest, f"model.shop.{FAILED_MODEL}")
 
     assert (state, dbt_build.try_number) == ("success", 2)
     assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {f"model.shop.{FAILED_MODEL}"}

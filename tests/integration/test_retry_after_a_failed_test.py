@@ -1,6 +1,7 @@
 """retry_command() against real dbt: after a failing data test, the spec's `result:error+` retry
-rebuilds nothing and ends green, while retry_command() rebuilds the tested model, re-runs the
-test and builds everything that was skipped. Expected node sets come from the manifest.
+selects nothing, so the task fails for good, naming the fix, rather than end green over tables
+never built; retry_command() rebuilds the tested model, re-runs the test and builds everything
+that was skipped. Expected node sets come from the manifest.
 
 The spec's DAG runs here as the guide prints it (tests/integration/spec/, with the deprecated
 `airflow.decorators` import), so the guide's own code stays proven.
@@ -18,6 +19,7 @@ import pytest
 
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_results import descendants, unfinished
+from orchestrate.errors import RetryLeftNodesBehind
 from orchestrate.profiles import profile_name
 from orchestrate.working_copy import make_working_copy
 
@@ -131,13 +133,19 @@ def test_warehouse_is_complete_after_the_robust_retry(robust, dag_runner, projec
     assert built[0][0] > 0
 
 
-def test_the_spec_command_goes_green_without_rebuilding_and_the_summary_says_so(spec):
+def test_the_spec_command_rebuilds_nothing_and_the_task_fails_for_good_naming_the_fix(spec):
     state, dbt_build = spec
-    left_behind = {r.unique_id for r in unfinished(dbt_build.tries[1])}
+    left_behind = sorted(r.unique_id for r in unfinished(dbt_build.tries[1]))
+    error = dbt_build.errors[2]
 
-    assert state == "success"
-    assert dbt_build.tries[2] == []
-    assert set(dbt_build.xcom["not_rerun"]) == left_behind
+    # Try 2 selected nothing; another try would select the same nothing, so it was the last try.
+    assert (state, dbt_build.state, dbt_build.try_number) == ("failed", "failed", 2)
+    assert isinstance(error, RetryLeftNodesBehind)
+    assert f"did not select {len(left_behind)} nodes" in str(error)
+    assert all(node in str(error) for node in left_behind[:20])
+    assert "retry_command(" in str(error)
+    # Its (empty) results are not stored: a clear after the fix retries from try 1's results.
+    assert list(dbt_build.tries) == [1]
 
 
 @pytest.fixture(scope="module")

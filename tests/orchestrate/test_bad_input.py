@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from orchestrate.config import REPO_ROOT
 from orchestrate.decorators.datacoves_dbt import _DatacovesDbtDecoratedOperator
@@ -84,7 +85,9 @@ def error_of(case, tmp_path, run_try, earlier_try, store, first_try) -> str:
         key = earlier_try(made, 1, first_try)
         with pytest.raises(Exception) as raised:  # noqa: PT011 - the type and message are the table's
             run_try(made, try_number=2)
-    # It failed before dbt ran: try 2 stored nothing, and try 1's files are as they were.
+    # A retry cannot help: the task fails at once. It failed before dbt ran: try 2 stored nothing,
+    # and try 1's files are as they were.
+    assert isinstance(raised.value, AirflowFailException)
     assert store.tries(key) == [1]
     assert {name: store.read_bytes(key, 1, name) for name in first_try} == first_try
     return f"{type(raised.value).__name__}: {raised.value}"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from orchestrate.dbt_api import DbtApiStore, StoreError, TaskKey, resolve_expected_files
+from orchestrate.errors import ArgumentError, DbtTaskError
 
 KEY = TaskKey(dag_id="dag", upload_tag="manual__2026-01-01T00:00:00+00:00", task_id="dbt_build")
 
@@ -125,7 +126,7 @@ def test_two_tasks_in_one_run_do_not_see_each_other(store, target, tmp_path):
 
 @pytest.mark.parametrize("tag", ["a/b", "..", ".", "", "a\\b"])
 def test_upload_tag_must_be_one_path_segment(tag):
-    with pytest.raises(ValueError, match="upload_tag"):
+    with pytest.raises(ArgumentError, match="upload_tag"):
         TaskKey("dag", tag, "task").parts()
 
 
@@ -152,13 +153,20 @@ def test_expected_files_are_empty_when_one_is_missing(tmp_path):
 @pytest.mark.parametrize("value", [None, ("run_results.json",), [1], [""]])
 def test_expected_files_must_be_a_list_of_names(tmp_path, value):
     # The README's bad-input table (tests/orchestrate/test_bad_input.py) shows the messages.
-    with pytest.raises(TypeError, match="expected_files"):
+    with pytest.raises(ArgumentError, match="expected_files"):
         resolve_expected_files(value, tmp_path)
 
 
 def test_expected_files_stay_inside_logs(tmp_path):
-    with pytest.raises(ValueError, match="not an absolute path"):
+    with pytest.raises(ArgumentError, match="not an absolute path"):
         resolve_expected_files(["a/../../b"], tmp_path)
+
+
+def test_bad_arguments_fail_the_task_without_retries():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    assert issubclass(ArgumentError, DbtTaskError)
+    assert issubclass(DbtTaskError, AirflowFailException)
 
 
 def test_a_store_that_cannot_be_written_fails_clearly_and_keeps_what_it_holds(store, target):

@@ -31,13 +31,14 @@ def test_entry_point_is_installed():
     assert entry_point.load() is get_provider_info
 
 
-def test_task_datacoves_dbt_resolves_from_both_imports():
+def test_both_decorators_resolve_from_both_imports():
     from airflow.sdk import task as sdk_task
 
     with pytest.warns(Warning, match="airflow.decorators"):  # the spec's import, still working
         from airflow.decorators import task as documented_task
 
+    from orchestrate.decorators.datacoves_bash import datacoves_bash_task
     from orchestrate.decorators.datacoves_dbt import datacoves_dbt_task
 
-    assert sdk_task.datacoves_dbt is datacoves_dbt_task
-    assert documented_task.datacoves_dbt is datacoves_dbt_task
+    assert sdk_task.datacoves_dbt is documented_task.datacoves_dbt is datacoves_dbt_task
+    assert sdk_task.datacoves_bash is documented_task.datacoves_bash is datacoves_bash_task

@@ -22,7 +22,8 @@ def dbt_build_every_try():
     DatacovesDbtOperator(
         task_id="dbt_build",
         connection_id="warehouse",
-        bash_command="dbt build -s source:shop+ payment_methods+",
+        # The seed, the model below it that the test fails, and what that model needs.
+        bash_command="dbt build -s +int_order_payments --indirect-selection cautious",
         dbt_api_enabled=True,
         # dbt's log of the try, which says whether it parsed the project in full.
         upload_additional_files=["logs/dbt.log"],

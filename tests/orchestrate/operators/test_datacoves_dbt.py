@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrate import scratch
 from orchestrate.config import REPO_ROOT
-from orchestrate.operators.datacoves_dbt import NO_STDIN, DatacovesDbtOperator
+from orchestrate.errors import RetryLeftNodesBehind
+from orchestrate.operators.datacoves_bash import NO_STDIN
+from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 CANARY = "canary-password-5c2f"
 
@@ -34,9 +37,10 @@ def test_the_command_runs_in_a_working_copy_of_the_project_with_a_private_profil
 
     cwd, profiles = (Path((seen / name).read_text().strip()) for name in ("cwd", "profiles"))
     assert (seen / "dbt_project.yml").read_text() == (REPO_ROOT / "transform/dbt_project.yml").read_text()
-    assert cwd.parent == profiles.parent  # one scratch folder per try
-    assert cwd.parent.parent == scratch.scratch_root()
-    assert not cwd.parent.exists()  # removed when the try ended
+    folder = profiles.parent  # the try's scratch folder: its profile and its copy of the project
+    assert folder.parent == scratch.scratch_root()
+    assert cwd == folder / "project" / "transform"
+    assert not folder.exists()  # removed when the try ended
 
 
 def test_every_try_of_a_task_instance_works_in_the_same_folder(run_try, tmp_path):
@@ -142,3 +146,67 @@ def test_arguments_that_cannot_apply_are_ignored_with_a_warning(argument):
         task = operator("dbt debug", **argument)
 
     assert task.cwd is None
+
+
+@pytest.fixture
+def retry_that_writes(run_results, tmp_path):
+    """A retry's command that writes `nodes` as dbt's target/run_results.json, after a first try that
+    left model.a errored and model.b skipped."""
+
+    def command(*nodes) -> str:
+        written = tmp_path / "written.json"
+        written.write_bytes(run_results(*nodes))
+        return f"mkdir -p target && cp {written} target/run_results.json"
+
+    first_try = {"run_results.json": run_results(("model.a", "error"), ("model.b", "skipped"), ("model.c", "success"))}
+    return command, first_try
+
+
+def test_a_retry_that_leaves_unfinished_nodes_unselected_fails_for_good(run_try, earlier_try, store, retry_that_writes):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    command, first_try = retry_that_writes
+    task = operator(command(("model.a", "success")), dbt_api_enabled=True, download_run_results=True)
+    key = earlier_try(task, 1, first_try)
+
+    with pytest.raises(RetryLeftNodesBehind, match=r"did not select 1 nodes .*: model\.b\. .*retry_command") as raised:
+        run_try(task, try_number=2)
+
+    assert isinstance(raised.value, AirflowFailException)  # no more tries: the same command selects the same
+    assert not (store.try_path(key, 2) / "run_results.json").exists()  # a later try retries from try 1
+
+
+def test_allow_partial_retry_ends_green_and_warns(run_try, earlier_try, store, retry_that_writes, capfd):
+    command, first_try = retry_that_writes
+    task = operator(
+        command(("model.a", "success")), dbt_api_enabled=True, download_run_results=True, allow_partial_retry=True
+    )
+    key = earlier_try(task, 1, first_try)
+
+    report = run_try(task, try_number=2)
+
+    assert report["not_rerun"] == ["model.b"]
+    assert "1 nodes that did not succeed on the previous try were not run by this retry" in capfd.readouterr().out
+    assert (store.try_path(key, 2) / "run_results.json").exists()
+
+
+def test_a_try_whose_dbt_wrote_no_results_says_the_retry_will_build_everything(run_try, capfd):
+    task = operator("true", dbt_api_enabled=True, download_run_results=True)
+
+    report = run_try(task)
+
+    assert (report["ran"], report["nodes"]) == (False, 0)
+    assert "a retry of this task will have no results to start from" in capfd.readouterr().out
+
+
+def test_overrides_are_templated_and_dbt_env_var_is_left_for_dbt(run_try, tmp_path):
+    task = operator(
+        f"cp $DBT_PROFILES_DIR/profiles.yml {tmp_path}/",
+        overrides={"schema": "{{ params.schema }}", "database": "{{ env_var('DATACOVES__MAIN__DATABASE') }}"},
+    )
+
+    run_try(task, params={"schema": "manual_refresh"})
+
+    output = yaml.safe_load((tmp_path / "profiles.yml").read_text())["shop"]["outputs"]["default"]
+    assert output["schema"] == "manual_refresh"
+    assert output["database"] == "{{ env_var('DATACOVES__MAIN__DATABASE') }}"  # dbt renders it

@@ -1,0 +1,2 @@
+select count(*) as invoices
+from {{ ref('invoices') }}
