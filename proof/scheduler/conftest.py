@@ -1,13 +1,9 @@
 """A real Airflow 3.3 on loopback, for tests that run DAGs the way production does.
 
-`airflow_server` (one per test session) starts the three components of an Airflow 3.3 as subprocesses of
-this environment's `airflow` CLI, each in its own process group:
-
-    api-server      REST API and the execution API that task processes talk to (127.0.0.1 only)
-    scheduler       LocalExecutor: task processes are its children; dbt runs under them
-    dag-processor   parses the DAG files and serializes them for the scheduler
-
-Everything they write lives in a temporary folder (kept by pytest after the session):
+`airflow_server` (one per test session) starts the local Airflow of `make airflow`
+(orchestrate.local_airflow: API server, scheduler, DAG processor and triggerer, each a process of
+this environment's `airflow` CLI in its own process group, all on 127.0.0.1). Everything they
+write lives in a temporary folder (kept by pytest after the session):
 
     <root>/airflow/                 AIRFLOW_HOME: airflow.db (SQLite), logs/, config/
     <root>/airflow/dags/            links to dags/*.py and proof/scheduler/dags/*.py
@@ -26,28 +22,22 @@ of the newest task logs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import psutil
 import pytest
 
-from orchestrate import local_env
+from orchestrate import local_airflow, local_env
+from orchestrate.airflow_api import AirflowApi, TaskTry
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore
 
@@ -67,46 +57,10 @@ PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER")
 # Task slots of the LocalExecutor: more than any test runs at once (4 runs x 2 tasks).
 PARALLELISM = 10
 
-MIGRATE_TIMEOUT = 180  # `airflow db migrate` on an empty SQLite file
-START_TIMEOUT = 180  # API server up, scheduler and DAG processor heartbeating, every DAG file parsed
-STOP_TIMEOUT = 20  # after SIGTERM, before SIGKILL
-POLL_INTERVAL = 0.5
-FINISHED = frozenset({"success", "failed"})
+START_TIMEOUT = 180  # every component healthy, then every DAG file parsed
 TAIL_LINES = 40
 # The API server logs every request, and the fixture's own polling would fill any tail.
 SUCCESSFUL_REQUEST = re.compile(r"\[http\.access\].* status_code=2\d\d")
-
-T = TypeVar("T")
-
-
-def poll(condition: Callable[[], T], timeout: float, what: str, check: Callable[[], None] | None = None) -> T:
-    """Call `condition` until it returns something truthy and return that; TimeoutError after `timeout` s.
-
-    `check` runs before each attempt and may raise to stop early (a process that died).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if check is not None:
-            check()
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(POLL_INTERVAL)
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 now, all different (held together until each is known)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
 
 # A password no file, log or API answer of this Airflow may contain (proof/scheduler/test_secrets.py).
 CANARY = f"canary-{secrets.token_hex(8)}"
@@ -142,186 +96,71 @@ def _readable(line: str) -> str:
     return f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}".strip()
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True)
-class TaskTry:
-    """One try of one task instance, as Airflow's REST API reports it."""
-
-    task_id: str
-    try_number: int
-    state: str | None
-    start_date: datetime | None
-    end_date: datetime | None
-
-    @classmethod
-    def from_api(cls, body: dict[str, Any]) -> TaskTry:
-        return cls(
-            task_id=body["task_id"],
-            try_number=body["try_number"],
-            state=body["state"],
-            start_date=_parse_time(body["start_date"]),
-            end_date=_parse_time(body["end_date"]),
-        )
-
-
-@dataclass
-class Component:
-    """One Airflow process we started (the leader of its own process group) and its output file."""
-
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-
 @dataclass(repr=False)
 class AirflowServer:
-    """A running Airflow: its REST API, as an admin, and the places its state lives."""
+    """A running Airflow: its processes, its REST API (as an admin), and the places its state lives."""
 
-    url: str
+    airflow: local_airflow.LocalAirflow
     root: Path
-    home: Path
     store: DbtApiStore
     forced_failure: str  # the model DBT_FORCE_FAILURE names for the example DAGs
-    components: list[Component] = field(default_factory=list)
-    http: httpx.Client | None = None
+    api: AirflowApi | None = None
 
     def __repr__(self) -> str:
         return f"AirflowServer({self.url}, home={self.home})"
 
-    # --- the REST API -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.airflow.url
+
+    @property
+    def home(self) -> Path:
+        return self.airflow.home
+
+    # --- the REST API (orchestrate.airflow_api) ---------------------------------------------
+
+    def _api(self) -> AirflowApi:
+        assert self.api is not None, "the API client is made once the API server is up"
+        return self.api
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One REST call; any status but 2xx fails with the response's body, which says why."""
-        assert self.http is not None, "the API client is made once the API server is up"
-        response = self.http.request(method, path, **kwargs)
-        if not response.is_success:
-            raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text}")
-        return response.json()
+        return self._api().call(method, path, **kwargs)
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        """Unpause `dag_id` (new DAGs start paused) and start a run of it; return the run's id."""
-        self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-        # A run id without ':' or '+' (unlike Airflow's default) is a plain file name: the per-run
-        # warehouse files are named after it.
-        run_id = run_id or f"test__{uuid.uuid4().hex[:12]}"
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
-        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        # A run id without ':' or '+': the per-run warehouse files are named after it.
+        return self._api().trigger(dag_id, conf, run_id or f"test__{os.urandom(6).hex()}")
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        """Wait for the run to finish; return its final state (`success` or `failed`)."""
-
-        def final_state() -> str | None:
-            state = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            return state if state in FINISHED else None
-
-        try:
-            return poll(final_state, timeout, f"DAG run {dag_id} {run_id} to finish", check=self.check_running)
-        except TimeoutError as error:
-            states = {t.task_id: (t.state, t.try_number) for t in self.task_instances(dag_id, run_id).values()}
-            raise TimeoutError(f"{error}; its tasks (state, try): {states}") from error
+        return self._api().wait(dag_id, run_id, timeout, check=self.check_running)
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, TaskTry]:
-        """Each task of the run, by task_id, as it is now (its latest try)."""
-        body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: TaskTry.from_api(ti) for ti in body["task_instances"]}
+        return self._api().task_instances(dag_id, run_id)
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> dict[int, TaskTry]:
-        """Every try of one task instance, by try number (the latest one included)."""
-        body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
-        return {t["try_number"]: TaskTry.from_api(t) for t in body["task_instances"]}
+        return self._api().tries(dag_id, run_id, task_id)
 
-    # --- the processes ----------------------------------------------------------------------
+    # --- the processes (orchestrate.local_airflow) ------------------------------------------
 
     def check_running(self) -> None:
-        """Fail at once, with its output, if a component has exited: waiting on would only time out."""
-        for component in self.components:
-            if component.process.poll() is not None:
-                raise RuntimeError(
-                    f"airflow {component.name} exited with code {component.process.returncode}:\n{tail(component.log)}"
-                )
+        self.airflow.check_running()
+
+    def our_processes(self) -> list[psutil.Process]:
+        return self.airflow.processes()
 
     def diagnostics(self) -> str:
         """The tail of each component's output and of the newest task logs, for a failure report."""
         parts = [f"Airflow home (kept after the session): {self.home}"]
-        for component in self.components:
+        for component in self.airflow.components:
             parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
         task_logs = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
         for log in task_logs[-4:]:
             parts.append(f"--- task log {log.relative_to(self.home)} ---\n{tail(log, 25)}")
         return "\n".join(parts)
 
-    def our_processes(self) -> list[psutil.Process]:
-        """Every live process of this Airflow: the components, their descendants, and any orphan.
-
-        dbt runs in a session of its own (Airflow's SubprocessHook calls setsid), so killing the
-        scheduler's process group does not reach it; and a process whose parent died is re-parented
-        away from the tree. Both still carry this Airflow's (unique, temporary) AIRFLOW_HOME.
-        """
-        found: dict[int, psutil.Process] = {}
-        for component in self.components:
-            component.process.poll()  # reap it once it has exited, so it is not counted as a zombie
-            try:
-                leader = psutil.Process(component.process.pid)
-                found[leader.pid] = leader
-                found.update({child.pid: child for child in leader.children(recursive=True)})
-            except psutil.NoSuchProcess:
-                pass
-        for process in psutil.process_iter():
-            if process.pid in found or process.pid == os.getpid():
-                continue
-            try:
-                if process.environ().get("AIRFLOW_HOME") == str(self.home):
-                    found[process.pid] = process
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                pass
-        return [p for p in found.values() if _alive(p)]
-
     def stop(self) -> list[str]:
-        """SIGTERM each component's process group, SIGKILL whatever is left; return what survived."""
-        for component in self.components:
-            _signal_group(component.process.pid, signal.SIGTERM)
-        try:
-            poll(lambda: not self.our_processes(), STOP_TIMEOUT, "Airflow to exit after SIGTERM")
-        except TimeoutError:
-            for process in self.our_processes():
-                _signal_group(process.pid, signal.SIGKILL)
-                _kill(process)
-            with contextlib.suppress(TimeoutError):
-                poll(lambda: not self.our_processes(), 10, "Airflow to exit after SIGKILL")
-        for component in self.components:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                component.process.wait(timeout=5)
-        if self.http is not None:
-            self.http.close()
-        return [f"{p.pid} {' '.join(_cmdline(p))}" for p in self.our_processes()]
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return ["?"]
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the process group that `pid` leads, if there still is one."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _kill(process: psutil.Process) -> None:
-    with contextlib.suppress(psutil.NoSuchProcess):
-        process.kill()
+        if self.api is not None:
+            self.api.close()
+        return self.airflow.stop()
 
 
 def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict[str, str]:
@@ -331,7 +170,7 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
     env["PATH"] = os.pathsep.join([str(AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
     env.update(local_env.environment(root))
     home = Path(env["AIRFLOW_HOME"])
-    api = f"http://127.0.0.1:{api_port}"
+    env.update(local_airflow.server_settings(api_port, log_server_port))
     env.update(
         {
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
@@ -340,24 +179,8 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
             "AIRFLOW_CONN_WAREHOUSE_A": duckdb_connection(root / "warehouses" / f"{PER_RUN}-a.duckdb"),
             "AIRFLOW_CONN_WAREHOUSE_B": duckdb_connection(root / "warehouses" / f"{PER_RUN}-b.duckdb"),
             "DATACOVES__DBT_API_URL": str(root / "dbt_api"),
-            # The API server listens on loopback only; base_url is what Airflow puts in links.
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": api,
-            "AIRFLOW__API__WORKERS": "1",  # one uvicorn worker: this machine has 2 cores and dbt needs them
-            # Where task processes report to: the execution API of *this* API server.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-            # The scheduler's log server would listen on all interfaces, and Airflow 3.3 has no
-            # setting for its address, so it is not started (`--skip-serve-logs`): the API server
-            # reads task logs from the shared logs/ folder. The port is still set to a free one,
-            # so the API server never asks another Airflow's log server on 8793 (e.g. `make demo`).
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_server_port),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",  # another listener on all interfaces
-            # Every request is an admin's: GET /auth/token hands out a JWT without credentials.
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            # The example DAG fails on each task's first try; the scheduler's task processes inherit it.
+            "DBT_FORCE_FAILURE": FORCED_FAILURE,
             # The scheduler signs the tokens of task processes and the API server checks them: they
             # must share the secret (and it must not be a fixed one written in the repository).
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
@@ -380,118 +203,36 @@ def link_dags(dags_folder: Path) -> None:
             (dags_folder / dag_file.name).symlink_to(dag_file)
 
 
-def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> Component:
-    """Start `airflow <args>` in a new session (so its whole process group can be signalled)."""
-    log = logs / f"{name}.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(AIRFLOW), *args],
-            env=env,
-            cwd=logs,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Component(name, process, log)
-
-
-def migrate(env: dict[str, str], logs: Path) -> None:
-    """`airflow db migrate`: create the metadata DB's tables in the new SQLite file."""
-    log = logs / "db-migrate.log"
-    with log.open("wb") as output:
-        result = subprocess.run(
-            [str(AIRFLOW), "db", "migrate"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            timeout=MIGRATE_TIMEOUT,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed ({result.returncode}):\n{tail(log)}")
-
-
-def wait_until_healthy(server: AirflowServer) -> None:
-    """Wait for the API server to answer and to see the scheduler and DAG processor heartbeat."""
-
-    def healthy() -> bool:
-        try:
-            response = httpx.get(f"{server.url}/api/v2/monitor/health", timeout=5)
-        except httpx.TransportError:
-            return False  # not listening yet
-        if response.status_code != 200:
-            return False
-        health = response.json()
-        components = ("metadatabase", "scheduler", "dag_processor")
-        return all((health.get(name) or {}).get("status") == "healthy" for name in components)
-
-    poll(healthy, START_TIMEOUT, "the API server, scheduler and DAG processor", check=server.check_running)
-
-
-def wait_until_parsed(server: AirflowServer) -> None:
-    """Wait until every DAG file is parsed: a DAG of it is known, or its import error is.
-
-    An import error fails at once, with Airflow's traceback.
-    """
-    expected = {path.name for path in (server.home / "dags").glob("*.py")}
-
-    def import_errors() -> list[dict[str, Any]]:
-        return server.call("GET", "/api/v2/importErrors", params={"limit": 100})["import_errors"]
-
-    def parsed() -> bool:
-        dags = server.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]
-        seen = {Path(d["relative_fileloc"] or d["fileloc"]).name for d in dags}
-        return expected <= seen | {Path(e["filename"]).name for e in import_errors()}
-
-    poll(parsed, START_TIMEOUT, f"the DAG processor to parse {sorted(expected)}", check=server.check_running)
-    if errors := import_errors():
-        raise RuntimeError("DAG files failed to import:\n" + "\n".join(e["stack_trace"] for e in errors))
-
-
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    """A real Airflow (API server, scheduler, DAG processor) on 127.0.0.1, ready to run the DAGs.
+    """A real Airflow (API server, scheduler, DAG processor, triggerer) on 127.0.0.1, ready to run the DAGs.
 
-    The example DAG fails `FORCED_FAILURE` on each task's first try (DBT_FORCE_FAILURE, set for
-    the scheduler, whose task processes inherit it). Retries of the example DAGs do not wait (see
+    The example DAG fails `FORCED_FAILURE` on each task's first try (DBT_FORCE_FAILURE, which the
+    scheduler's task processes inherit). Retries of the example DAGs do not wait (see
     cluster_policy.py). Every process is stopped afterwards, dbt included.
     """
     started = time.monotonic()
     root = tmp_path_factory.mktemp("airflow_server")
-    api_port, log_server_port = free_ports(2)
+    api_port, log_server_port = local_airflow.free_ports(2)
     env = airflow_environment(root, api_port, log_server_port)
     home = Path(env["AIRFLOW_HOME"])
-    logs = home / "process_logs"
-    logs.mkdir(parents=True)
-    (home / "config").mkdir()
+    (home / "config").mkdir(parents=True)
     (home / "config" / "airflow_local_settings.py").symlink_to(CLUSTER_POLICY)
     (root / "warehouses").mkdir()
     link_dags(home / "dags")
 
     server = AirflowServer(
-        url=f"http://127.0.0.1:{api_port}",
+        airflow=local_airflow.LocalAirflow(env),
         root=root,
-        home=home,
         store=DbtApiStore(env["DATACOVES__DBT_API_URL"]),
         forced_failure=FORCED_FAILURE,
     )
     try:
-        migrate(env, logs)
-        api = ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
-        server.components.append(start("api-server", api, env, logs))
-        scheduler_env = {**env, "DBT_FORCE_FAILURE": FORCED_FAILURE}
-        server.components.append(start("scheduler", ["scheduler", "--skip-serve-logs"], scheduler_env, logs))
-        server.components.append(start("dag-processor", ["dag-processor"], env, logs))
-
-        wait_until_healthy(server)
-        # The simple auth manager with every user an admin: GET /auth/token gives a JWT, no password.
-        # (In that mode the API would also take requests without one; sending it keeps the client
-        # right for real users, whose token comes from POST /auth/token with a username and password.)
-        token = httpx.get(f"{server.url}/auth/token", timeout=10).raise_for_status().json()["access_token"]
-        server.http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        wait_until_parsed(server)
+        server.airflow.start(START_TIMEOUT)
+        server.api = server.airflow.api()
+        dag_files = {path.name for path in (home / "dags").glob("*.py")}
+        if errors := server.api.wait_until_parsed(dag_files, START_TIMEOUT, check=server.check_running):
+            raise RuntimeError("DAG files failed to import:\n" + "\n".join(errors.values()))
     except Exception as error:
         # Say why with the components' output (the kept home has the rest), and leave nothing running.
         server.stop()
