@@ -356,10 +356,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 # --- make airflow -------------------------------------------------------------------------------
 
 
-def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def environment(base: Mapping[str, str] | None = None, api_port: int | None = None) -> dict[str, str]:
     """The environment of the local Airflow's components: `base` (this process's environment) with the
     local home, connection and store of orchestrate.local_env where `base` does not set them, and
-    the loopback settings of server_settings() always."""
+    the loopback settings of server_settings() always; the API on `api_port`, else AIRFLOW__API__PORT."""
     env = dict(os.environ if base is None else base)
     for name, value in local_env.environment().items():
         env.setdefault(name, value)
@@ -369,17 +369,18 @@ def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     env["PATH"] = os.pathsep.join([str(AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
     (log_server_port,) = free_ports(1)
-    env.update(server_settings(config.local_airflow_port(env), log_server_port))
+    env.update(server_settings(api_port or config.local_airflow_port(env), log_server_port))
     return env
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def stop_on_sigterm(signum: int = signal.SIGTERM, frame: object = None) -> None:
+    """A SIGTERM handler: end the way Ctrl-C does, so that `finally` blocks stop what was started."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
     """`make airflow`: start the local Airflow, say where it is, and run until Ctrl-C or SIGTERM."""
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     airflow = LocalAirflow(environment())
     force = airflow.env["DBT_FORCE_FAILURE"]
     print(f"Starting Airflow ({', '.join(COMPONENTS)}) with its home in {airflow.home}")
@@ -404,8 +405,6 @@ def main() -> int:
             time.sleep(1)
     except KeyboardInterrupt:
         return 0
-    except SystemExit as stop:
-        return 0 if stop.code == 128 + signal.SIGTERM else int(stop.code or 0)
     except RuntimeError as error:
         print(f"\n{error}", file=sys.stderr)
         return 1
