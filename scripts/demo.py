@@ -91,18 +91,15 @@ def main() -> int:
     from orchestrate.airflow_api import AirflowApi
 
     with local_airflow_url() as (url, is_make_airflow), contextlib.closing(AirflowApi.connect(url)) as api:
-        api.wait_until_parsed({f"{DAG_ID}.py"}, local_airflow.START_TIMEOUT)
+        if error := api.wait_until_parsed({f"{DAG_ID}.py"}, local_airflow.START_TIMEOUT).get(f"{DAG_ID}.py"):
+            raise SystemExit(f"dags/{DAG_ID}.py does not import, so there is nothing to run:\n{error}")
         run_id = api.trigger(DAG_ID)
+        triggered = time.monotonic()
         print(f"Triggered {DAG_ID}: run {run_id}\n", flush=True)
         state = api.wait(DAG_ID, run_id, timeout=RUN_TIMEOUT)
-        for task_id in api.task_instances(DAG_ID, run_id):
-            for try_number, task_try in sorted(api.tries(DAG_ID, run_id, task_id).items()):
-                log = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
-                log = log / f"attempt={try_number}.log"
-                print(f"{task_id}, try {try_number}: {task_try.state}")
-                print("\n".join(f"  {line}" for line in story(log)) if log.is_file() else "  (no log)")
-                print(f"  the whole log: {shown(log)}")
-        print_summary(api, run_id, state)
+        seconds = time.monotonic() - triggered
+        print_stories(api, home / "logs", run_id)
+        print_summary(api, run_id, f"{state} after {seconds:.0f} s")
     run_page = f"/dags/{DAG_ID}/runs/{run_id}"
     if is_make_airflow:
         print(f"\nSee it in Airflow's UI: {url}{run_page}")
@@ -112,14 +109,25 @@ def main() -> int:
     return 0 if state == "success" else 1
 
 
-def print_summary(api, run_id: str, state: str) -> None:
+def print_stories(api, logs: Path, run_id: str) -> None:
+    """Each try of each task: how it ended, its story, and the file with its whole log."""
+    for task_id in api.task_instances(DAG_ID, run_id):
+        for try_number, task_try in sorted(api.tries(DAG_ID, run_id, task_id).items()):
+            # Airflow's default log_filename_template, under its base_log_folder ($AIRFLOW_HOME/logs).
+            log = logs / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}" / f"attempt={try_number}.log"
+            print(f"{task_id}, try {try_number}: {task_try.state}")
+            print("\n".join(f"  {line}" for line in story(log)) if log.is_file() else "  (no log)")
+            print(f"  the whole log: {shown(log)}")
+
+
+def print_summary(api, run_id: str, outcome: str) -> None:
     """Each try of each task: how many nodes dbt ran, how they ended; where the artifacts are."""
     from orchestrate import config
     from orchestrate.dbt_api import DbtApiStore, TaskKey
     from orchestrate.dbt_results import counts_by_status, node_results
 
     store = DbtApiStore(config.dbt_api_url())
-    print(f"\nDAG run {run_id}: {state}")
+    print(f"\nDAG run {run_id}: {outcome}")
     for task_id, task in api.task_instances(DAG_ID, run_id).items():
         key = TaskKey(DAG_ID, run_id, task_id)
         total = None
