@@ -29,7 +29,7 @@ import pytest
 # Nothing that imports Airflow may be imported above the environment below: Airflow reads its
 # home and DAGs folder once, on import.
 from orchestrate import local_env, manifest
-from orchestrate.config import REPO_ROOT
+from orchestrate.config import CONNECTION_ID, REPO_ROOT
 
 if TYPE_CHECKING:
     from orchestrate.dbt_api import DbtApiStore, TaskKey
@@ -174,12 +174,13 @@ class DagRunner:
 
 @pytest.fixture(scope="module")
 def dag_runner(dagbag, tmp_path_factory) -> Iterator[DagRunner]:
-    """A fresh DuckDB file behind the `warehouse` connection and an empty dbt API store."""
+    """A fresh DuckDB file behind the project's connection (CONNECTION_ID) and an empty dbt API store."""
     from orchestrate.dbt_api import DbtApiStore
 
     root = tmp_path_factory.mktemp("dag_runner")
     warehouse = root / "warehouse.duckdb"
+    connection = {"conn_type": "duckdb", "host": str(warehouse)}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "duckdb", "host": str(warehouse)}))
+        patch.setenv(f"AIRFLOW_CONN_{CONNECTION_ID.upper()}", json.dumps(connection))
         patch.setenv("DATACOVES__DBT_API_URL", str(root / "dbt_api"))
         yield DagRunner(dagbag, warehouse, DbtApiStore(str(root / "dbt_api")), patch)

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from orchestrate.config import REPO_ROOT
+from orchestrate.config import CONNECTION_ID, REPO_ROOT
 
 DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
 
@@ -55,7 +55,9 @@ def isolated_parse_errors() -> dict[str, list[str]]:
     env = {
         **os.environ,
         "PATH": "/usr/bin:/bin",
-        "AIRFLOW_CONN_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": "/nonexistent/warehouse.duckdb"}),
+        f"AIRFLOW_CONN_{CONNECTION_ID.upper()}": json.dumps(
+            {"conn_type": "duckdb", "host": "/nonexistent/warehouse.duckdb"}
+        ),
     }
     out = subprocess.run(
         [sys.executable, "-c", ISOLATED_PARSE, *map(str, DAG_FILES)],

@@ -5,9 +5,11 @@ import json
 
 import pytest
 
+from orchestrate.config import dbt_project_name
+
 pytestmark = pytest.mark.integration
 
-FAILED_MODEL = "int_order_payments"  # below the seed payment_methods
+FAILED_MODEL = f"model.{dbt_project_name()}.int_order_payments"  # below the seed payment_methods
 
 
 def ancestors_and_their_tests(manifest: bytes, unique_id: str) -> set[str]:
@@ -30,16 +32,16 @@ def ancestors_and_their_tests(manifest: bytes, unique_id: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def failed_then_retried(dag_runner):
-    state, tasks = dag_runner.run("dbt_build_every_try", DBT_FORCE_FAILURE=FAILED_MODEL)
+    state, tasks = dag_runner.run("dbt_build_every_try", DBT_FORCE_FAILURE=FAILED_MODEL.rsplit(".", 1)[1])
     return state, tasks["dbt_build"]
 
 
 def test_the_retry_reloads_the_seed_and_ends_green(failed_then_retried):
     state, dbt_build = failed_then_retried
-    selection = ancestors_and_their_tests(dbt_build.manifest, f"model.shop.{FAILED_MODEL}")
+    selection = ancestors_and_their_tests(dbt_build.manifest, FAILED_MODEL)
 
     assert (state, dbt_build.try_number) == ("success", 2)
-    assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {f"model.shop.{FAILED_MODEL}"}
+    assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {FAILED_MODEL}
     for try_number in (1, 2):
         assert {r.unique_id for r in dbt_build.tries[try_number]} == selection
     assert {r.status for r in dbt_build.tries[2]} <= {"success", "pass"}

@@ -62,14 +62,14 @@ def set_first_order_status(project, status):
         writer.writerows(rows)
 
 
-def run_with_a_failing_test(dag_runner, project, dag):
+def run_with_a_failing_test(dag_runner, project, dag, **env):
     """Try 1 meets the bad row; the row is corrected before try 2 (as a person fixing data would)."""
     set_first_order_status(project, BAD_STATUS)
 
     def correct_the_row(context):
         set_first_order_status(project, "placed")
 
-    state, tasks = dag_runner.run(dag, before_retry=correct_the_row)
+    state, tasks = dag_runner.run(dag, before_retry=correct_the_row, **env)
     return state, tasks["dbt_build"]
 
 
@@ -80,7 +80,11 @@ def robust(dag_runner, project_with_a_bad_row):
 
 @pytest.fixture(scope="module")
 def spec(dag_runner, project_with_a_bad_row, robust, spec_dag):
-    return run_with_a_failing_test(dag_runner, project_with_a_bad_row, spec_dag)
+    # The guide's DAG names its connection `warehouse`: that name, too, is this runner's warehouse.
+    guide_connection = json.dumps({"conn_type": "duckdb", "host": str(dag_runner.warehouse)})
+    return run_with_a_failing_test(
+        dag_runner, project_with_a_bad_row, spec_dag, AIRFLOW_CONN_WAREHOUSE=guide_connection
+    )
 
 
 def failed_tests(results):

@@ -12,20 +12,21 @@ from pathlib import Path
 import pytest
 
 from orchestrate import scratch
-from orchestrate.config import REPO_ROOT
+from orchestrate.config import CONNECTION_ID, REPO_ROOT, dbt_project_name
 from orchestrate.dbt_results import descendants
 
 pytestmark = pytest.mark.integration
 
 DAG_ID = "retry_dbt_failures"
+PROJECT = dbt_project_name()
 FAILED_MODEL = "int_order_items_priced"
 CANARY = "canary-7d1e0f-secret"
 
 
 def full_selection(manifest: bytes) -> set[str]:
-    """What the example's first-try command selects: everything below the shop's sources and the seed."""
-    roots = {uid for uid in json.loads(manifest)["sources"] if uid.startswith("source.shop.shop.")}
-    return descendants(manifest, roots | {"seed.shop.payment_methods"}) - roots
+    """What the example's first-try command selects: everything below the `shop` sources and the seed."""
+    roots = {uid for uid in json.loads(manifest)["sources"] if uid.startswith(f"source.{PROJECT}.shop.")}
+    return descendants(manifest, roots | {f"seed.{PROJECT}.payment_methods"}) - roots
 
 
 def files_under(folder):
@@ -49,7 +50,7 @@ def failed_then_retried(dag_runner, transform_before):
     return dag_runner.run(
         DAG_ID,
         DBT_FORCE_FAILURE=FAILED_MODEL,
-        AIRFLOW_CONN_WAREHOUSE=json.dumps({**connection, "extra": {"token": CANARY}}),
+        **{f"AIRFLOW_CONN_{CONNECTION_ID.upper()}": json.dumps({**connection, "extra": {"token": CANARY}})},
     )
 
 
@@ -64,7 +65,7 @@ def test_first_try_builds_everything_the_command_selects(failed_then_retried):
     dbt_build = failed_then_retried[1]["dbt_build"]
 
     assert {r.unique_id for r in dbt_build.tries[1]} == full_selection(dbt_build.manifest)
-    assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {f"model.shop.{FAILED_MODEL}"}
+    assert {r.unique_id for r in dbt_build.tries[1] if r.status == "error"} == {f"model.{PROJECT}.{FAILED_MODEL}"}
 
 
 def test_retry_rebuilds_only_the_failed_subtree(failed_then_retried):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from orchestrate.config import REPO_ROOT
+from orchestrate.config import CONNECTION_ID, REPO_ROOT
 from orchestrate.decorators.datacoves_dbt import _DatacovesDbtDecoratedOperator
 from orchestrate.utils.datacoves_utils import retry_command, set_schedule
 
@@ -30,7 +30,7 @@ def task(returns="dbt build", **kwargs):
         return returns
 
     op_kwargs = {"expected_files": kwargs.pop("expected_files")} if "expected_files" in kwargs else {}
-    kwargs = {"connection_id": "warehouse", "dbt_api_enabled": True, **kwargs}
+    kwargs = {"connection_id": CONNECTION_ID, "dbt_api_enabled": True, **kwargs}
     return _DatacovesDbtDecoratedOperator(task_id="dbt_build", python_callable=dbt_build, op_kwargs=op_kwargs, **kwargs)
 
 

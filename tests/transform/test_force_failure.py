@@ -3,13 +3,14 @@
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
+from orchestrate.config import CONNECTION_ID, dbt_project_name
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 pytestmark = pytest.mark.integration
 
 
 def build(model: str) -> DatacovesDbtOperator:
-    return DatacovesDbtOperator(task_id="dbt_build", connection_id="warehouse", bash_command=f"dbt build -s {model}")
+    return DatacovesDbtOperator(task_id="dbt_build", connection_id=CONNECTION_ID, bash_command=f"dbt build -s {model}")
 
 
 def test_a_name_that_is_no_model_fails_the_build_saying_so(run_try, monkeypatch, capfd):
@@ -19,5 +20,5 @@ def test_a_name_that_is_no_model_fails_the_build_saying_so(run_try, monkeypatch,
         run_try(build("stg_customers"))
 
     log = capfd.readouterr().out
-    assert "error model.shop.stg_customers: " in log
+    assert f"error model.{dbt_project_name()}.stg_customers: " in log
     assert "DBT_FORCE_FAILURE names stg_order, which is not a model of this project: name one of " in log

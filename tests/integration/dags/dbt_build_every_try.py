@@ -7,6 +7,7 @@ still find every file (the seed's CSV among them) where this try's working copy 
 
 from airflow.sdk import dag
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 from orchestrate.utils import datacoves_utils
 
@@ -21,7 +22,7 @@ from orchestrate.utils import datacoves_utils
 def dbt_build_every_try():
     DatacovesDbtOperator(
         task_id="dbt_build",
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         # The seed, the model below it that the test fails, and what that model needs.
         bash_command="dbt build -s +int_order_payments --indirect-selection cautious",
         dbt_api_enabled=True,

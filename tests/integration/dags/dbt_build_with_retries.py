@@ -7,6 +7,7 @@ fail the same way). The tests point DATACOVES__DBT_HOME at the project.
 
 from airflow.sdk import dag, task
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.utils import datacoves_utils
 
 
@@ -18,7 +19,7 @@ from orchestrate.utils import datacoves_utils
     tags=["test"],
 )
 def dbt_build_with_retries():
-    @task.datacoves_dbt(connection_id="warehouse")
+    @task.datacoves_dbt(connection_id=CONNECTION_ID)
     def dbt_build():
         return "dbt build -s source:shop+ payment_methods+"
 

@@ -5,6 +5,7 @@ Whatever `select` holds, a template puts it into the command as one quoted shell
 
 from airflow.sdk import dag, task
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.utils import datacoves_utils
 
 
@@ -17,7 +18,7 @@ from orchestrate.utils import datacoves_utils
 )
 def dbt_command_from_conf():
     # A hostile value makes dbt reject the selector: one try is enough to see it.
-    @task.datacoves_dbt(connection_id="warehouse", retries=0)
+    @task.datacoves_dbt(connection_id=CONNECTION_ID, retries=0)
     def dbt_ls():
         return "dbt ls -s {{ dag_run.conf.get('select', 'orders') }}"
 

@@ -7,6 +7,7 @@ not a command is in tests/orchestrate/test_bad_input.py.
 
 import pytest
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.decorators.datacoves_dbt import _DatacovesDbtDecoratedOperator
 
 RESULTS = "run_results.json"
@@ -22,7 +23,7 @@ def recording_task(received: list, **kwargs):
     return _DatacovesDbtDecoratedOperator(
         task_id="dbt_build",
         python_callable=dbt_build,
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         op_kwargs={"expected_files": [RESULTS]},
         **kwargs,
     )
@@ -79,7 +80,7 @@ def test_the_function_gets_the_context_it_asks_for(run_try):
         seen.update(try_number=ti.try_number, run_id=run_id)
         return "true"
 
-    run_try(_DatacovesDbtDecoratedOperator(task_id="t", python_callable=dbt_build, connection_id="warehouse"), 3)
+    run_try(_DatacovesDbtDecoratedOperator(task_id="t", python_callable=dbt_build, connection_id=CONNECTION_ID), 3)
 
     assert seen == {"try_number": 3, "run_id": "manual__2026-01-01T00:00:00+00:00"}
 

@@ -17,16 +17,17 @@ import pytest
 import yaml
 
 from orchestrate import scratch
-from orchestrate.config import REPO_ROOT
+from orchestrate.config import CONNECTION_ID, REPO_ROOT, dbt_project_dir
 from orchestrate.errors import RetryLeftNodesBehind
 from orchestrate.operators.datacoves_bash import NO_STDIN
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
+from orchestrate.profiles import profile_name
 
 CANARY = "canary-password-5c2f"
 
 
 def operator(bash_command, **kwargs):
-    return DatacovesDbtOperator(task_id="dbt_build", connection_id="warehouse", bash_command=bash_command, **kwargs)
+    return DatacovesDbtOperator(task_id="dbt_build", connection_id=CONNECTION_ID, bash_command=bash_command, **kwargs)
 
 
 def test_the_command_runs_in_a_working_copy_of_the_project_with_a_private_profile(run_try, tmp_path):
@@ -109,7 +110,9 @@ def test_a_killed_trys_dbt_is_stopped_and_its_folder_removed_by_the_next_try(run
         sys.path.insert(0, {str(REPO_ROOT)!r})
         from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
         ti = types.SimpleNamespace(dag_id="dag", task_id="t", run_id="r", try_number=1, map_index=-1)
-        task = DatacovesDbtOperator(task_id="t", connection_id="warehouse", bash_command="touch {started}; sleep 300")
+        task = DatacovesDbtOperator(
+            task_id="t", connection_id={CONNECTION_ID!r}, bash_command="touch {started}; sleep 300"
+        )
         task.execute({{"ti": ti, "task_instance": ti, "run_id": "r", "task": task}})
         """
     )
@@ -124,7 +127,7 @@ def test_a_killed_trys_dbt_is_stopped_and_its_folder_removed_by_the_next_try(run
     task_process.wait()
     assert left_running, "try 1's command is not running in its folder"
 
-    run_try(DatacovesDbtOperator(task_id="t2", connection_id="warehouse", bash_command="true"))
+    run_try(DatacovesDbtOperator(task_id="t2", connection_id=CONNECTION_ID, bash_command="true"))
 
     assert _processes_in(scratch.scratch_root()) == []
     assert [folder.name for folder in scratch.scratch_root().iterdir()] == []
@@ -207,6 +210,7 @@ def test_overrides_are_templated_and_dbt_env_var_is_left_for_dbt(run_try, tmp_pa
 
     run_try(task, params={"schema": "manual_refresh"})
 
-    output = yaml.safe_load((tmp_path / "profiles.yml").read_text())["shop"]["outputs"]["default"]
+    profile = yaml.safe_load((tmp_path / "profiles.yml").read_text())[profile_name(dbt_project_dir())]
+    output = profile["outputs"]["default"]
     assert output["schema"] == "manual_refresh"
     assert output["database"] == "{{ env_var('DATACOVES__MAIN__DATABASE') }}"  # dbt renders it

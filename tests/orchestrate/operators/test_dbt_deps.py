@@ -2,6 +2,7 @@
 
 import pytest
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def test_missing_packages_are_installed_into_the_working_copy(project_with_a_loc
     before = files_under(project_with_a_local_package)
     task = DatacovesDbtOperator(
         task_id="t",
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         project_dir=project_with_a_local_package,
         bash_command=f"test -f {GREET}",
     )
@@ -46,7 +47,7 @@ def test_run_dbt_deps_reinstalls_packages_the_project_already_has(project_with_a
     before = files_under(project_with_a_local_package)
     task = DatacovesDbtOperator(
         task_id="t",
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         project_dir=project_with_a_local_package,
         run_dbt_deps=True,
         bash_command=f"test -f {GREET} && test ! -e dbt_packages/stale",
@@ -62,7 +63,7 @@ def test_installed_packages_are_used_as_they_are(project_with_a_local_package, r
     (project_with_a_local_package / "dbt_packages" / "stale").mkdir(parents=True)
     task = DatacovesDbtOperator(
         task_id="t",
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         project_dir=project_with_a_local_package,
         bash_command="test -d dbt_packages/stale && test ! -e dbt_packages/shared_macros",
     )
