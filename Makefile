@@ -3,13 +3,18 @@
 #   make test   set up, then run the tests you run after each change (a few minutes)
 # Then `make airflow` runs Airflow with its UI on http://127.0.0.1:8080 (Ctrl-C stops it).
 .DEFAULT_GOAL := help
-.PHONY: help setup proof-setup manifest demo airflow test test-ui test-all bench lint lock clean reset
+.PHONY: help setup manifest demo airflow test test-all lint lock clean reset
+# copier: if template_repo
+.PHONY: proof-setup test-ui bench
+# copier: endif
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# copier: if template_repo
 PROOF_STAMP := $(VENV)/.installed-proof
+# copier: endif
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -33,13 +38,15 @@ $(STAMP): requirements.txt pyproject.toml
 	fi
 	@touch $(STAMP)
 
-proof-setup: $(PROOF_STAMP)  ## Also install what proof/ needs (requirements-proof.txt: selenium for the browser test)
+# copier: if template_repo
+proof-setup: $(PROOF_STAMP)  ## Also install what proof/ needs (requirements-proof.txt: selenium for the browser test, copier)
 
 $(PROOF_STAMP): requirements-proof.txt $(STAMP)
 	@uv="$$(command -v uv || echo $(BIN)/uv)"; \
 	if [ -x "$$uv" ]; then $$uv pip install -q --python $(BIN)/python -r requirements-proof.txt; \
 	else $(BIN)/python -m pip install -q -r requirements-proof.txt; fi
 	@touch $(PROOF_STAMP)
+# copier: endif
 
 manifest: setup  ## Write transform/target/manifest.json (dbt parse) if a dbt file changed; the Cosmos DAG needs it
 	$(BIN)/python -m orchestrate.manifest
@@ -53,21 +60,32 @@ airflow: manifest  ## Run Airflow with its UI on http://127.0.0.1:8080 (AIRFLOW_
 test: manifest  ## Run the tests of dags/, orchestrate/ and transform/: unit tests, DAG checks, DAG runs
 	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
+# copier: if template_repo
 test-ui: manifest proof-setup  ## Run the browser test of make airflow's UI (needs Debian's chromium and chromium-driver)
 	$(BIN)/python -m pytest proof/ui $(PYTEST_ARGS)
 
-test-all: manifest proof-setup  ## Run every test: tests/, its slow group, and proof/ (a real scheduler, fault trials, the UI)
+test-all: manifest proof-setup  ## Run every test: tests/, its slow group, and proof/ (a real scheduler, fault trials, the UI, copier)
 	$(BIN)/python -m pytest tests proof $(PYTEST_ARGS)
 
 bench: manifest  ## Measure retries, overhead, parse time and Cosmos side by side (slow; not part of test)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+# copier: uncomment else
+# test-all: manifest  ## Run every test: tests/ and its slow group
+# 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+# copier: endif
 
 lint: setup  ## Run every pre-commit hook on every file
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
+# copier: if template_repo
 lock: setup  ## Re-compile requirements.txt and requirements-proof.txt from their .in files
+# copier: uncomment else
+# lock: setup  ## Re-compile requirements.txt from requirements.in
+# copier: endif
 	$$(command -v uv || echo $(BIN)/uv) pip compile -q requirements.in -o requirements.txt --python-version 3.11
+# copier: if template_repo
 	$$(command -v uv || echo $(BIN)/uv) pip compile -q requirements-proof.in -c requirements.txt -o requirements-proof.txt --python-version 3.11
+# copier: endif
 
 reset:  ## Delete local state: Airflow's DB, the warehouse, the dbt API store (.local/), dbt's target/
 	rm -rf .local transform/target transform/logs

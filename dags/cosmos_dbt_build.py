@@ -7,8 +7,8 @@ and the tasks downstream of it, which waited, run after it.
 
 Cosmos draws the DAG from dbt's manifest, so parsing this file calls no dbt: `make manifest`
 (`dbt parse`) writes `transform/target/manifest.json`; a deployment builds it with the project.
-The profile comes from the same `warehouse` connection, through Cosmos' DuckDB profile mapping
-(swap the mapping class for your warehouse's). README.md compares the two ways.
+The profile comes from the other examples' connection (`config.CONNECTION_ID`), through Cosmos'
+DuckDB profile mapping (another database needs its own mapping class). README.md compares the two ways.
 """
 
 import sys
@@ -30,7 +30,9 @@ MANIFEST = manifest.require(DBT_PROJECT)
 @dag(
     doc_md=__doc__,
     catchup=False,
+    # copier: swap owner, owner_email
     default_args=datacoves_utils.set_default_args(owner="Data Team", owner_email="data-team@example.com"),
+    # copier: endswap
     schedule=datacoves_utils.set_schedule("0 0 1 */12 *"),
     description="Build the dbt project with Cosmos: one task per dbt node, retried one by one",
     tags=["dbt_retry", "cosmos"],

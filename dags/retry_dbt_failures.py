@@ -15,14 +15,16 @@ from orchestrate.utils import datacoves_utils
 @dag(
     doc_md=__doc__,
     catchup=False,
+    # copier: swap owner, owner_email
     default_args=datacoves_utils.set_default_args(owner="Data Team", owner_email="data-team@example.com"),
+    # copier: endswap
     schedule=datacoves_utils.set_schedule("0 0 1 */12 *"),
     description="Sample DAG demonstrating how to run the dbt models that fail",
     tags=["dbt_retry"],
 )
 def retry_dbt_failures():
     @task.datacoves_dbt(
-        connection_id="warehouse",
+        connection_id="warehouse",  # copier: swap connection_id
         dbt_api_enabled=True,
         download_run_results=True,
     )

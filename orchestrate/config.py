@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The Airflow connection of the warehouse: the example DAGs, the Cosmos DAG, `make manifest` and the
-# local environment (AIRFLOW_CONN_WAREHOUSE) use it. The dbt profile's name lives in dbt_project.yml.
-CONNECTION_ID = "warehouse"
+# The Airflow connection of the warehouse: the example DAGs, the Cosmos DAG, `make manifest`, the tests
+# and the local environment (AIRFLOW_CONN_ + the id in capitals) use it. dbt's names are in dbt_project.yml.
+CONNECTION_ID = "warehouse"  # copier: swap connection_id
 # The model that `make demo` and `make airflow` fail on a task's first try, unless DBT_FORCE_FAILURE is set.
 DEMO_FORCED_FAILURE = "int_order_items_priced"
 DEFAULT_LOCAL_AIRFLOW_PORT = 8080

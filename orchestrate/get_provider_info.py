@@ -9,8 +9,8 @@ tests/orchestrate/test_get_provider_info.py validates it against Airflow's own s
 def get_provider_info() -> dict:
     return {
         # Must equal the normalised distribution name in pyproject.toml.
-        "package-name": "dbt-retry-template",
-        "name": "dbt retry template",
+        "package-name": "dbt-retry-template",  # copier: swap dist_name
+        "name": "dbt retry template",  # copier: swap provider_name
         "description": "`@task.datacoves_dbt`: run dbt, store each try's artifacts, retry only what failed; "
         "`@task.datacoves_bash`: run a command from the repository.",
         "versions": ["0.1.0"],

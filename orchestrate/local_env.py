@@ -22,6 +22,25 @@ from pathlib import Path
 
 from orchestrate.config import CONNECTION_ID, REPO_ROOT
 
+# The local warehouse is a DuckDB file (below). To run the DAGs against your own warehouse, export its
+# connection first (a value already in the environment wins, see apply()) and install its dbt adapter
+# (requirements.in). For example:
+# copier: swap conn_env
+# copier: if warehouse in ("duckdb", "postgres")
+#   export AIRFLOW_CONN_WAREHOUSE='{"conn_type": "postgres", "host": "db.example.com", "port": 5432,
+#     "login": "dbt", "password": "...", "schema": "analytics"}'
+#   (Airflow's `schema` is the database; give dbt's schema in the task: overrides={"schema": "marts"})
+# copier: endif
+# copier: if warehouse in ("duckdb", "snowflake")
+#   export AIRFLOW_CONN_WAREHOUSE='{"conn_type": "snowflake", "login": "DBT", "password": "...",
+#     "schema": "ANALYTICS", "extra": {"account": "xy12345", "database": "ANALYTICS", "warehouse": "WH"}}'
+# copier: endif
+# copier: if warehouse in ("duckdb", "bigquery")
+#   export AIRFLOW_CONN_WAREHOUSE='{"conn_type": "google_cloud_platform",
+#     "extra": {"project": "my-project", "dataset": "analytics", "key_path": "/secrets/bigquery.json"}}'
+# copier: endif
+# copier: endswap
+
 
 def environment(state_dir: Path = REPO_ROOT / ".local") -> dict[str, str]:
     """Environment variables for a local Airflow whose state lives in `state_dir`."""
