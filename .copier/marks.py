@@ -159,7 +159,7 @@ class _File:
         if len(by_value) < len(set(names)):
             self._fail(lineno, f"two of {names} have the same template value: swap one at a time")
         # Longest first, so a value that holds another is swapped whole.
-        pattern = re.compile("|".join(rf"(?<!\w){re.escape(v)}(?!\w)" for v in sorted(by_value, key=len, reverse=True)))
+        pattern = re.compile("|".join(_whole(value) for value in sorted(by_value, key=len, reverse=True)))
         position, found = 0, False
         for match in pattern.finditer(content):
             self.text.append(content[position : match.start()])
@@ -173,7 +173,7 @@ class _File:
 
     def _holds(self, content: str, name: str) -> bool:
         value = self.values.get(name)
-        return bool(value) and re.search(rf"(?<!\w){re.escape(value)}(?!\w)", content) is not None
+        return bool(value) and re.search(_whole(value), content) is not None
 
     def _flush(self) -> None:
         text = "".join(self.text)
@@ -185,6 +185,13 @@ class _File:
 
     def _fail(self, lineno: int, message: str):
         raise TemplateSyntaxError(f"copier mark: {message}", lineno, self.name, self.name)
+
+
+def _whole(value: str) -> str:
+    """A pattern for `value` as a whole: not the middle of a longer name (`shop` is not in `shops`)."""
+    before = r"(?<!\w)" if re.match(r"\w", value) else ""
+    after = r"(?!\w)" if re.search(r"\w$", value) else ""
+    return before + re.escape(value) + after
 
 
 def _names(body: str) -> list[str]:
