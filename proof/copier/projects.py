@@ -57,12 +57,12 @@ def clean_env() -> dict[str, str]:
 
 
 def run(command: list[str], cwd: Path) -> str:
-    """Run a command; on failure, fail the test with its output."""
+    """Run a command; on failure, fail the test with the end of its output (all of it in a file beside `cwd`)."""
     done = subprocess.run(command, cwd=cwd, env=clean_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} exited {done.returncode} in {cwd}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-        )
+        log = cwd.parent / f"{cwd.name}.{command[0].rsplit('/', 1)[-1]}.log"
+        log.write_text(f"{done.stdout}\n--- stderr ---\n{done.stderr}")
+        pytest.fail(f"{' '.join(command)} exited {done.returncode} in {cwd} (output in {log}):\n{done.stderr[-6000:]}")
     return done.stdout
 
 
