@@ -1,5 +1,5 @@
 """Every test session runs against its own Airflow home, warehouse, dbt API store and temp folder;
-and the fixtures that tests/ and proof/ share: a migrated metadata DB, the DAGs, DAG runs.
+and the fixtures every test folder shares: a migrated metadata DB, the DAGs, DAG runs.
 
 The environment is set here, before anything imports Airflow: a developer's own `.local/` (used
 by `make demo`) is never touched, and two sessions on one machine (two clones, or two runs of

@@ -20,8 +20,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The Airflow connection of the warehouse: the example DAGs, the Cosmos DAG, `make manifest`, the tests
 # and the local environment (AIRFLOW_CONN_ + the id in capitals) use it. dbt's names are in dbt_project.yml.
@@ -39,11 +37,6 @@ def repo_path() -> Path:
 def dbt_project_dir() -> Path:
     """The dbt project that `@task.datacoves_dbt` runs when a task does not name one."""
     return Path(os.environ.get("DATACOVES__DBT_HOME") or REPO_ROOT / "transform")
-
-
-def dbt_project_name(project_dir: Path | None = None) -> str:
-    """The `name:` in the project's dbt_project.yml: the middle of its nodes' ids, as in `model.<name>.orders`."""
-    return yaml.safe_load(((project_dir or dbt_project_dir()) / "dbt_project.yml").read_text())["name"]
 
 
 def dbt_api_url() -> str:

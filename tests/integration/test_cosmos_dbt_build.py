@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from orchestrate.config import dbt_project_name
+from orchestrate.config import dbt_project_dir
+from orchestrate.dbt_project import DbtProject
 from orchestrate.dbt_results import descendants
 from orchestrate.manifest import manifest_path
 
@@ -13,7 +14,7 @@ from orchestrate.manifest import manifest_path
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_ID = "cosmos_dbt_build"
-FAILED_MODEL = f"model.{dbt_project_name()}.int_order_items_priced"
+FAILED_MODEL = f"model.{DbtProject.load(dbt_project_dir()).name}.int_order_items_priced"
 BUILT = ("model", "seed", "snapshot")  # the nodes Cosmos gives a task each (tests run inside them)
 
 

@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from orchestrate.config import dbt_project_name
+from orchestrate.config import dbt_project_dir
+from orchestrate.dbt_project import DbtProject
 
 pytestmark = pytest.mark.integration
 
-FAILED_MODEL = f"model.{dbt_project_name()}.int_order_payments"  # below the seed payment_methods
+FAILED_MODEL = f"model.{DbtProject.load(dbt_project_dir()).name}.int_order_payments"  # below the seed payment_methods
 
 
 def ancestors_and_their_tests(manifest: bytes, unique_id: str) -> set[str]:

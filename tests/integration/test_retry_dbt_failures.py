@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from orchestrate import scratch
-from orchestrate.config import CONNECTION_ID, REPO_ROOT, dbt_project_name
+from orchestrate.config import CONNECTION_ID, REPO_ROOT, dbt_project_dir
+from orchestrate.dbt_project import DbtProject
 from orchestrate.dbt_results import descendants
 
 pytestmark = pytest.mark.integration
 
 DAG_ID = "retry_dbt_failures"
-PROJECT = dbt_project_name()
+PROJECT = DbtProject.load(dbt_project_dir()).name  # node ids are <type>.<project>.<name>
 FAILED_MODEL = "int_order_items_priced"
 CANARY = "canary-7d1e0f-secret"
 

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from orchestrate.config import REPO_ROOT, dbt_project_name
+from orchestrate.config import REPO_ROOT
+from orchestrate.dbt_project import DbtProject
 from orchestrate.manifest import build, ensure, is_stale, manifest_path
 
 
@@ -59,7 +60,7 @@ def test_ensure_writes_a_manifest_of_the_project(project):
     path = ensure(project)
 
     assert path == manifest_path(project)
-    assert f'"model.{dbt_project_name(project)}.orders"' in path.read_text()
+    assert f'"model.{DbtProject.load(project).name}.orders"' in path.read_text()
     assert not is_stale(project)
 
 

@@ -3,7 +3,8 @@
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from orchestrate.config import CONNECTION_ID, dbt_project_name
+from orchestrate.config import CONNECTION_ID, dbt_project_dir
+from orchestrate.dbt_project import DbtProject
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 pytestmark = pytest.mark.integration
@@ -20,5 +21,5 @@ def test_a_name_that_is_no_model_fails_the_build_saying_so(run_try, monkeypatch,
         run_try(build("stg_customers"))
 
     log = capfd.readouterr().out
-    assert f"error model.{dbt_project_name()}.stg_customers: " in log
+    assert f"error model.{DbtProject.load(dbt_project_dir()).name}.stg_customers: " in log
     assert "DBT_FORCE_FAILURE names stg_order, which is not a model of this project: name one of " in log
