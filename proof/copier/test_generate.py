@@ -71,6 +71,13 @@ def test_what_proves_the_template_is_left_out_and_the_project_is_kept(made):
     assert [name for name in KEPT if not (project / name).exists()] == []
 
 
+def test_no_file_points_to_what_was_left_out(made):
+    project, _ = made
+    left_out = re.compile(r"\b(proof|benchmarks|\.ci|\.copier)/|requirements-proof|make bench\b")
+
+    assert [name for name in files(project) if left_out.search(text(project, name))] == []
+
+
 def test_the_cosmos_example_and_its_test_are_there_only_when_asked_for(made):
     project, answers = made
     cosmos = ["dags/cosmos_dbt_build.py", "tests/integration/test_cosmos_dbt_build.py"]
