@@ -24,7 +24,9 @@ ORDERS = Asset(uri="x-duckdb://warehouse/main/orders")
 @dag(
     doc_md=__doc__,
     catchup=False,
+    # copier: swap owner, owner_email
     default_args=datacoves_utils.set_default_args(owner="Data Team", owner_email="data-team@example.com"),
+    # copier: endswap
     schedule=[ORDERS],
     description="Runs each time a dbt task builds the orders mart",
     tags=["dbt_retry", "assets"],

@@ -1,7 +1,7 @@
 """A small client for the REST API of a running Airflow 3.3: trigger a DAG run, wait for it, read its tries.
 
-`make demo` drives the local Airflow with it, `make airflow` uses it to report the parsed DAGs, and
-the tests that run a real Airflow (proof/) do both. It speaks to an Airflow that runs the simple auth
+`make demo` drives the local Airflow with it, and `make airflow` uses it to report the parsed DAGs;
+tests that run a real Airflow do both. It speaks to an Airflow that runs the simple auth
 manager with every user an admin (the local one, orchestrate.local_airflow): there, GET /auth/token
 hands out a token without a password. For an Airflow with real users, get the token from
 POST /auth/token with a username and password instead.
