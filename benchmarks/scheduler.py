@@ -1,0 +1,332 @@
+"""Fail-then-retry DAG runs under a real Airflow scheduler, and the memory of each try, for `make bench`.
+
+One Airflow (proof/scheduler/airflow_server.py: API server, scheduler, DAG processor, triggerer, all on
+127.0.0.1) runs the DAGs of benchmarks/scheduler_dags/ with the LocalExecutor and parallelism 2, as
+on a 2-core machine: every task is a process of its own, and two run at a time.
+
+- **A cycle** is one DAG run whose first try meets a failure (a model error, or a data test that
+  fails), retried by the scheduler until it ends. Its time is the DAG run's, start to end, as Airflow
+  records it. Retries start at once (no retry delay) for every contender.
+- **What each retry ran**: every dbt invocation of the run, wherever it ran, writes the nodes it ran
+  into the run's warehouse (the synthetic project's on-run-end hook, BENCH_RECORD_NODE_RUNS). The
+  nodes run by tries after the first are compared with the failed subtree from dbt's manifest.
+- **Peak memory**: a thread samples, every SAMPLE_INTERVAL seconds, each task process (Airflow titles
+  it `airflow worker -- <task instance id>`) with everything it started (bash, dbt), and keeps the
+  highest sum of their resident set sizes (RSS) per try.
+
+Each run builds into a DuckDB file of its own, named after the run. DuckDB lets one process write a
+file at a time, so every dbt process queues for it (benchmarks/dbt_plugins/warehouse_lock.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+
+from orchestrate.dbt_results import descendants
+from proof.scheduler.airflow_server import AirflowServer, poll, start_airflow
+
+HERE = Path(__file__).resolve().parent
+DAG_FOLDER = HERE / "scheduler_dags"
+PLUGINS = HERE / "dbt_plugins"
+PARALLELISM = 2  # task slots: as many as this machine's cores
+SAMPLE_INTERVAL = 0.1
+TEMPLATES = ("template", "template_retry_command", "template_dbt_retry")
+CONTENDERS = (*TEMPLATES, "cosmos_watcher", "cosmos_per_node")
+KINDS = ("model_error", "test_fail")
+OK = frozenset({"success", "pass"})
+# Every contender's profile: dbt's default of 4 threads, which Cosmos' watcher guide asks for at least,
+# and the lock that makes dbt processes queue for the DuckDB file.
+PROFILE = {"threads": 4, "plugins": [{"module": "warehouse_lock"}]}
+RUN_TIMEOUT = 1800
+WORKER_TITLE = "airflow worker -- "
+
+
+def dag_id(contender: str, n: int, kind: str) -> str:
+    return f"{contender}_n{n}_{kind}"
+
+
+def failure_env(kind: str, model: str) -> dict[str, str]:
+    """What makes a run's first try fail (benchmarks/generate_project.py): a model, a data test, or nothing."""
+    return {"model_error": {"BENCH_FAIL_MODEL": model}, "test_fail": {"BENCH_FAIL_TEST": model}}.get(kind, {})
+
+
+@dataclass(frozen=True)
+class Project:
+    n: int
+    path: Path
+    failing_model: str
+
+
+@dataclass
+class MemorySampler:
+    """Peak RSS of each task process and its descendants, by the task process's pid and start time.
+
+    Process ids are reused within a long benchmark (Linux's default pid_max is 32768), hence the time.
+    """
+
+    scheduler_pid: int
+    peaks: dict[tuple[int, float], float] = field(default_factory=lambda: defaultdict(float))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            for pid, rss in task_trees(self.scheduler_pid).items():
+                self.peaks[pid] = max(self.peaks[pid], rss)
+
+
+def task_trees(scheduler_pid: int) -> dict[tuple[int, float], float]:
+    """RSS in MiB of each running try of the scheduler's: its task process and every process under it.
+
+    The LocalExecutor's worker, titled `airflow worker -- LocalExecutor: <id>`, supervises the try;
+    the task process it forks is titled `airflow worker -- <id>`, and its descendants are bash and dbt.
+    """
+    try:
+        processes = psutil.Process(scheduler_pid).children(recursive=True)
+    except psutil.Error:
+        return {}
+    trees: dict[tuple[int, float], float] = {}
+    for process in processes:
+        try:
+            title = " ".join(process.cmdline())
+            if title.startswith(WORKER_TITLE) and "LocalExecutor" not in title:
+                tree = [process, *process.children(recursive=True)]
+                trees[process.pid, process.create_time()] = sum(_rss(p) for p in tree) / 2**20
+        except psutil.Error:
+            continue
+    return trees
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+class BenchAirflow:
+    """The benchmark's Airflow, with the DAGs of every contender over every project."""
+
+    def __init__(self, root: Path, projects: dict[int, Project], dags: list[tuple[str, int, str]]):
+        """`dags`: (contender, project size, failure kind) of each DAG to make; kind "none" fails nothing."""
+        self.root = root
+        self.projects = projects
+        specs = [
+            {
+                "dag_id": dag_id(contender, n, kind),
+                "contender": contender,
+                "project": str(projects[n].path),
+                "env": failure_env(kind, projects[n].failing_model),
+                "profile": PROFILE,
+            }
+            for contender, n, kind in dags
+        ]
+        warehouse = root / "warehouses" / "{{ env_var('AIRFLOW_CTX_DAG_RUN_ID') }}.duckdb"
+        self.env = {
+            "AIRFLOW_CONN_BENCH_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": str(warehouse)}),
+            "BENCH_SCHEDULER_DAGS": json.dumps(specs),
+            "BENCH_RECORD_NODE_RUNS": "1",
+            "PYTHONPATH": str(PLUGINS),
+            # Parse each file once: a DAG processor re-parsing Cosmos DAGs every 30 s would take CPU
+            # from whichever contender runs at that moment.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "86400",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "86400",
+            "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "600",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+        }
+        self.server: AirflowServer | None = None
+        self.sampler: MemorySampler | None = None
+
+    def __enter__(self) -> BenchAirflow:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.server = start_airflow(
+            self.root,
+            dag_sources=[DAG_FOLDER],
+            parallelism=PARALLELISM,
+            env=self.env,
+            cluster_policy=None,
+            triggerer=True,  # Cosmos' watcher sensors are deferrable by default
+        )
+        scheduler = next(c for c in self.server.components if c.name == "scheduler")
+        self.sampler = MemorySampler(scheduler.process.pid)
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.server is not None:
+            survivors = self.server.stop()
+            if survivors:
+                raise RuntimeError(f"processes of the benchmark's Airflow survived SIGKILL: {survivors}")
+
+    # --- one DAG run ----------------------------------------------------------------------------
+
+    def cycle(self, contender: str, n: int, kind: str) -> dict[str, Any]:
+        """Run one DAG to its end; return its time, state, tries, memory and what each retry re-ran."""
+        server = self._server()
+        dag = dag_id(contender, n, kind)
+        run_id = server.trigger(dag, run_id=f"bench__{uuid.uuid4().hex[:12]}")
+        state = server.wait(dag, run_id, timeout=RUN_TIMEOUT)
+        run = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}")
+        tries = self._tries(dag, run_id)
+        wall = _seconds(run["start_date"], run["end_date"])
+        result = {"contender": contender, "n": n, "kind": kind, "state": state, "wall_s": wall}
+        result |= {"tasks": len({t["task_id"] for t in tries}), "task_tries": len(tries)}
+        result |= {"peak_rss_mb": self._peaks(contender, tries)}
+        result |= retried_nodes(self._node_runs(run_id), self.projects[n], kind, state)
+        return result
+
+    def first_tries(self, contender: str, n: int, enough: int) -> dict[str, Any]:
+        """Start a run without a failure, and stop it once `enough` dbt tasks have finished their first
+        try (the producer, for Cosmos' watcher mode): the memory of a try, without the whole run."""
+        server = self._server()
+        dag = dag_id(contender, n, "none")
+        run_id = server.trigger(dag, run_id=f"bench__{uuid.uuid4().hex[:12]}")
+
+        def finished() -> list[dict[str, Any]] | None:
+            tries = [t for t in self._tries(dag, run_id) if t["state"] in ("success", "failed")]
+            dbt = [t for t in tries if _runs_dbt(contender, t["task_id"])]
+            return dbt if len(dbt) >= enough else None
+
+        done = poll(finished, RUN_TIMEOUT, f"{enough} dbt tasks of {dag} to finish", check=server.check_running)
+        server.call("PATCH", f"/api/v2/dags/{dag}/dagRuns/{run_id}", json={"state": "failed"})
+        server.wait(dag, run_id, timeout=RUN_TIMEOUT)
+        time.sleep(2 * SAMPLE_INTERVAL)
+        self._warehouse(run_id).unlink(missing_ok=True)
+        return {"contender": contender, "n": n, "peak_rss_mb": self._peaks(contender, done)}
+
+    def _server(self) -> AirflowServer:
+        assert self.server is not None, "use BenchAirflow as a context manager"
+        return self.server
+
+    def _sampler(self) -> MemorySampler:
+        assert self.sampler is not None, "use BenchAirflow as a context manager"
+        return self.sampler
+
+    def _tries(self, dag: str, run_id: str) -> list[dict[str, Any]]:
+        """Every try of every task of the run: task, try number, state, task instance id, seconds."""
+        server = self._server()
+        found = []
+        tis = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+        for ti in tis["task_instances"]:
+            tries = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/tries")
+            for t in tries["task_instances"]:
+                found.append(
+                    {
+                        "task_id": t["task_id"],
+                        "try_number": t["try_number"],
+                        "state": t["state"],
+                        "pid": t["pid"],  # the task process (Airflow records it for each try)
+                        "seconds": _seconds(t["start_date"], t["end_date"]),
+                        "started": _timestamp(t["start_date"]),
+                        "ended": _timestamp(t["end_date"]),
+                    }
+                )
+        return found
+
+    def _peaks(self, contender: str, tries: list[dict[str, Any]]) -> dict[str, float]:
+        """The highest RSS of a first try: the template's task; Cosmos' producer, and its per-node tasks."""
+        peaks: dict[str, float] = {}
+        sampled = dict(self._sampler().peaks)
+        for t in tries:
+            if t["try_number"] != 1 or not _runs_dbt(contender, t["task_id"]):
+                continue
+            role = "producer" if t["task_id"] == "dbt_producer_watcher" else "task"
+            during = [
+                rss
+                for (pid, started), rss in sampled.items()
+                if pid == t["pid"] and t["started"] - 5 <= started <= t["ended"]
+            ]
+            peaks[role] = max(peaks.get(role, 0.0), *during, 0.0)
+        return peaks
+
+    def _warehouse(self, run_id: str) -> Path:
+        return self.root / "warehouses" / f"{run_id}.duckdb"
+
+    def _node_runs(self, run_id: str) -> list[dict[str, Any]]:
+        """What every dbt invocation of the run recorded in its warehouse; the file is removed after."""
+        warehouse = self._warehouse(run_id)
+        try:
+            with duckdb.connect(str(warehouse), read_only=True) as db:
+                rows = db.sql(
+                    "select task_id, try_number, unique_id, status, recorded_at from bench_log.node_runs "
+                    "order by recorded_at"
+                ).fetchall()
+        finally:
+            for leftover in warehouse.parent.glob(f"{warehouse.name}*"):
+                leftover.unlink(missing_ok=True)
+        keys = ("task_id", "try_number", "unique_id", "status", "recorded_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _runs_dbt(contender: str, task_id: str) -> bool:
+    """Every task runs dbt on its first try, except the watcher's sensors (and Cosmos' gate tasks)."""
+    if contender == "cosmos_watcher":
+        return task_id == "dbt_producer_watcher"
+    return not task_id.endswith("_done")
+
+
+def _seconds(start: str | None, end: str | None) -> float:
+    return _timestamp(end) - _timestamp(start) if start and end else 0.0
+
+
+def _timestamp(value: str | None) -> float:
+    return datetime.fromisoformat(value).timestamp() if value else time.time()
+
+
+def retried_nodes(rows: list[dict[str, Any]], project: Project, kind: str, state: str) -> dict[str, Any]:
+    """The nodes that tries after the first ran, against the failed subtree from dbt's manifest.
+
+    The failed subtree is the failed model, or the model whose test failed, with everything
+    downstream of it and their tests. Nodes of it that first ran after the failure (their tasks had
+    waited for it) had nothing to re-run. A run ends falsely green when Airflow says success while
+    some node's last status is not success or pass (or it never ran).
+    """
+    manifest = (project.path / "target" / "manifest.json").read_bytes()
+    nodes = {
+        uid for uid, node in json.loads(manifest)["nodes"].items() if node["resource_type"] in ("model", "test")
+    }
+    subtree = descendants(manifest, {f"model.bench.{project.failing_model}"})
+    retried = {r["unique_id"] for r in rows if r["try_number"] not in ("", "1") and r["status"] != "skipped"}
+    last: dict[str, str] = {}
+    for r in rows:
+        last[r["unique_id"]] = r["status"]
+    not_ok = sorted(uid for uid in nodes if last.get(uid) not in OK)
+    failed_at = min((r["recorded_at"] for r in rows if r["status"] in ("error", "fail")), default=None)
+    first_ran_late = sorted(
+        uid
+        for uid in subtree - retried
+        if last.get(uid) in OK and failed_at is not None and all(r["recorded_at"] > failed_at for r in rows if r["unique_id"] == uid)
+    )
+    return {
+        "subtree": len(subtree),
+        "retried": len(retried),
+        "retried_over_subtree": len(retried) / len(subtree),
+        "missing": sorted(subtree - retried),
+        "extra": sorted(retried - subtree),
+        "ran_once_after_waiting": first_ran_late,
+        "not_ok_at_end": not_ok,
+        "falsely_green": state == "success" and bool(not_ok),
+        "node_executions": sum(1 for r in rows if r["status"] != "skipped"),
+    }
