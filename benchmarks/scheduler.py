@@ -204,12 +204,17 @@ class BenchAirflow:
         dag = dag_id(contender, n, "none")
         run_id = server.trigger(dag, run_id=f"bench__{uuid.uuid4().hex[:12]}")
 
-        def finished() -> list[dict[str, Any]] | None:
-            tries = [t for t in self._tries(dag, run_id) if t["state"] in ("success", "failed")]
-            dbt = [t for t in tries if _runs_dbt(contender, t["task_id"])]
-            return dbt if len(dbt) >= enough else None
+        def finished() -> set[str] | None:
+            tis = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 10000})
+            done = {
+                ti["task_id"]
+                for ti in tis["task_instances"]
+                if ti["state"] in ("success", "failed") and _runs_dbt(contender, ti["task_id"])
+            }
+            return done if len(done) >= enough else None
 
-        done = poll(finished, RUN_TIMEOUT, f"{enough} dbt tasks of {dag} to finish", check=server.check_running)
+        task_ids = poll(finished, RUN_TIMEOUT, f"{enough} dbt tasks of {dag} to finish", check=server.check_running)
+        done = self._tries(dag, run_id, task_ids)
         server.call("PATCH", f"/api/v2/dags/{dag}/dagRuns/{run_id}", json={"state": "failed"})
         server.wait(dag, run_id, timeout=RUN_TIMEOUT)
         time.sleep(2 * SAMPLE_INTERVAL)
@@ -224,25 +229,19 @@ class BenchAirflow:
         assert self.sampler is not None, "use BenchAirflow as a context manager"
         return self.sampler
 
-    def _tries(self, dag: str, run_id: str) -> list[dict[str, Any]]:
-        """Every try of every task of the run: task, try number, state, task instance id, seconds."""
+    def _tries(self, dag: str, run_id: str, task_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """Every try of the run's tasks (of `task_ids` only, if given): task, try number, state, pid, times."""
         server = self._server()
+        base = f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances"
         found = []
-        tis = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
-        for ti in tis["task_instances"]:
-            tries = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/tries")
-            for t in tries["task_instances"]:
-                found.append(
-                    {
-                        "task_id": t["task_id"],
-                        "try_number": t["try_number"],
-                        "state": t["state"],
-                        "pid": t["pid"],  # the task process (Airflow records it for each try)
-                        "seconds": _seconds(t["start_date"], t["end_date"]),
-                        "started": _timestamp(t["start_date"]),
-                        "ended": _timestamp(t["end_date"]),
-                    }
-                )
+        for ti in server.call("GET", base, params={"limit": 10000})["task_instances"]:
+            if task_ids is not None and ti["task_id"] not in task_ids:
+                continue
+            # The task instance is its latest try; the earlier ones are asked for only when there are some.
+            tries = (
+                server.call("GET", f"{base}/{ti['task_id']}/tries")["task_instances"] if ti["try_number"] > 1 else [ti]
+            )
+            found += [_try(t) for t in tries if t["try_number"] > 0]
         return found
 
     def _peaks(self, contender: str, tries: list[dict[str, Any]]) -> dict[str, float]:
@@ -280,6 +279,19 @@ class BenchAirflow:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
+def _try(body: dict[str, Any]) -> dict[str, Any]:
+    """One try, as the REST API reports it for a task instance or for a try of one."""
+    return {
+        "task_id": body["task_id"],
+        "try_number": body["try_number"],
+        "state": body["state"],
+        "pid": body["pid"],  # the task process (Airflow records it for each try)
+        "seconds": _seconds(body["start_date"], body["end_date"]),
+        "started": _timestamp(body["start_date"]),
+        "ended": _timestamp(body["end_date"]),
+    }
+
+
 def _runs_dbt(contender: str, task_id: str) -> bool:
     """Every task runs dbt on its first try, except the watcher's sensors (and Cosmos' gate tasks)."""
     if contender == "cosmos_watcher":
@@ -304,9 +316,7 @@ def retried_nodes(rows: list[dict[str, Any]], project: Project, kind: str, state
     some node's last status is not success or pass (or it never ran).
     """
     manifest = (project.path / "target" / "manifest.json").read_bytes()
-    nodes = {
-        uid for uid, node in json.loads(manifest)["nodes"].items() if node["resource_type"] in ("model", "test")
-    }
+    nodes = {uid for uid, node in json.loads(manifest)["nodes"].items() if node["resource_type"] in ("model", "test")}
     subtree = descendants(manifest, {f"model.bench.{project.failing_model}"})
     retried = {r["unique_id"] for r in rows if r["try_number"] not in ("", "1") and r["status"] != "skipped"}
     last: dict[str, str] = {}
@@ -317,7 +327,9 @@ def retried_nodes(rows: list[dict[str, Any]], project: Project, kind: str, state
     first_ran_late = sorted(
         uid
         for uid in subtree - retried
-        if last.get(uid) in OK and failed_at is not None and all(r["recorded_at"] > failed_at for r in rows if r["unique_id"] == uid)
+        if last.get(uid) in OK
+        and failed_at is not None
+        and all(r["recorded_at"] > failed_at for r in rows if r["unique_id"] == uid)
     )
     return {
         "subtree": len(subtree),
