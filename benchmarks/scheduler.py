@@ -49,6 +49,7 @@ OK = frozenset({"success", "pass"})
 # and the lock that makes dbt processes queue for the DuckDB file.
 PROFILE = {"threads": 4, "plugins": [{"module": "warehouse_lock"}]}
 RUN_TIMEOUT = 1800
+PAGE = 10000  # task instances the REST API returns at once
 WORKER_TITLE = "airflow worker -- "
 
 
@@ -153,6 +154,8 @@ class BenchAirflow:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "86400",
             "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "600",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+            # One page of task instances for a whole run (the default page is at most 100).
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(PAGE),
         }
         self.server: AirflowServer | None = None
         self.sampler: MemorySampler | None = None
@@ -205,7 +208,7 @@ class BenchAirflow:
         run_id = server.trigger(dag, run_id=f"bench__{uuid.uuid4().hex[:12]}")
 
         def finished() -> set[str] | None:
-            tis = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 10000})
+            tis = server.call("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances", params={"limit": PAGE})
             done = {
                 ti["task_id"]
                 for ti in tis["task_instances"]
@@ -234,7 +237,7 @@ class BenchAirflow:
         server = self._server()
         base = f"/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances"
         found = []
-        for ti in server.call("GET", base, params={"limit": 10000})["task_instances"]:
+        for ti in server.call("GET", base, params={"limit": PAGE})["task_instances"]:
             if task_ids is not None and ti["task_id"] not in task_ids:
                 continue
             # The task instance is its latest try; the earlier ones are asked for only when there are some.
