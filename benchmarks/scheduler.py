@@ -1,8 +1,9 @@
 """Fail-then-retry DAG runs under a real Airflow scheduler, and the memory of each try, for `make bench`.
 
-One Airflow (proof/scheduler/airflow_server.py: API server, scheduler, DAG processor, triggerer, all on
-127.0.0.1) runs the DAGs of benchmarks/scheduler_dags/ with the LocalExecutor and parallelism 2, as
-on a 2-core machine: every task is a process of its own, and two run at a time.
+One Airflow (orchestrate.local_airflow, as `make airflow` starts it: API server, scheduler, DAG
+processor, triggerer, all on 127.0.0.1) runs the DAGs of benchmarks/scheduler_dags/ with the
+LocalExecutor and parallelism 2, as on a 2-core machine: every task is a process of its own, and
+two run at a time.
 
 - **A cycle** is one DAG run whose first try meets a failure (a model error, or a data test that
   fails), retried by the scheduler until it ends. Its time is the DAG run's, start to end, as Airflow
@@ -21,6 +22,8 @@ file at a time, so every dbt process queues for it (benchmarks/dbt_plugins/wareh
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import threading
 import time
 import uuid
@@ -33,8 +36,9 @@ from typing import Any
 import duckdb
 import psutil
 
+from orchestrate import local_airflow, local_env
+from orchestrate.airflow_api import AirflowApi, poll
 from orchestrate.dbt_results import descendants
-from proof.scheduler.airflow_server import AirflowServer, poll, start_airflow
 
 HERE = Path(__file__).resolve().parent
 DAG_FOLDER = HERE / "scheduler_dags"
@@ -49,6 +53,9 @@ OK = frozenset({"success", "pass"})
 # and the lock that makes dbt processes queue for the DuckDB file.
 PROFILE = {"threads": 4, "plugins": [{"module": "warehouse_lock"}]}
 RUN_TIMEOUT = 1800
+START_TIMEOUT = 600  # every component healthy, then every DAG file parsed (Cosmos' DAGs take a while)
+# Taken from this process's environment: what any process needs, nothing Airflow or dbt reads.
+PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER")
 PAGE = 10000  # task instances the REST API returns at once
 WORKER_TITLE = "airflow worker -- "
 
@@ -157,20 +164,44 @@ class BenchAirflow:
             # One page of task instances for a whole run (the default page is at most 100).
             "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(PAGE),
         }
-        self.server: AirflowServer | None = None
+        self.airflow: local_airflow.LocalAirflow | None = None
+        self.api: AirflowApi | None = None
         self.sampler: MemorySampler | None = None
+
+    def environment(self) -> dict[str, str]:
+        """Every component's environment: the local Airflow's, LocalExecutor with PARALLELISM slots."""
+        env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
+        env["PATH"] = os.pathsep.join([str(local_airflow.AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
+        env.update(local_env.environment(self.root))
+        env.update(local_airflow.server_settings(*local_airflow.free_ports(2)))
+        env.update(
+            {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FOLDER),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(PARALLELISM),
+            }
+        )
+        return {**env, **self.env}
 
     def __enter__(self) -> BenchAirflow:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.server = start_airflow(
-            self.root,
-            dag_sources=[DAG_FOLDER],
-            parallelism=PARALLELISM,
-            env=self.env,
-            cluster_policy=None,
-            triggerer=True,  # Cosmos' watcher sensors are deferrable by default
-        )
-        scheduler = next(c for c in self.server.components if c.name == "scheduler")
+        (self.root / "warehouses").mkdir(exist_ok=True)
+        # All four components: Cosmos' watcher sensors are deferrable by default, so they need the triggerer.
+        self.airflow = local_airflow.LocalAirflow(self.environment())
+        try:
+            self.airflow.start(START_TIMEOUT)
+            self.api = self.airflow.api()
+            dag_files = {path.name for path in DAG_FOLDER.glob("*.py")}
+            if errors := self.api.wait_until_parsed(dag_files, START_TIMEOUT, check=self.airflow.check_running):
+                raise RuntimeError("benchmark DAG files failed to import:\n" + "\n".join(errors.values()))
+        except BaseException:
+            self.__exit__()
+            raise
+        scheduler = next(c for c in self.airflow.components if c.name == "scheduler")
         self.sampler = MemorySampler(scheduler.process.pid)
         self.sampler.start()
         return self
@@ -178,8 +209,10 @@ class BenchAirflow:
     def __exit__(self, *exc: object) -> None:
         if self.sampler is not None:
             self.sampler.stop()
-        if self.server is not None:
-            survivors = self.server.stop()
+        if self.api is not None:
+            self.api.close()
+        if self.airflow is not None:
+            survivors = self.airflow.stop()
             if survivors:
                 raise RuntimeError(f"processes of the benchmark's Airflow survived SIGKILL: {survivors}")
 
@@ -224,9 +257,10 @@ class BenchAirflow:
         self._warehouse(run_id).unlink(missing_ok=True)
         return {"contender": contender, "n": n, "peak_rss_mb": self._peaks(contender, done)}
 
-    def _server(self) -> AirflowServer:
-        assert self.server is not None, "use BenchAirflow as a context manager"
-        return self.server
+    def _server(self) -> _Server:
+        assert self.airflow is not None, "use BenchAirflow as a context manager"
+        assert self.api is not None, "use BenchAirflow as a context manager"
+        return _Server(self.airflow, self.api)
 
     def _sampler(self) -> MemorySampler:
         assert self.sampler is not None, "use BenchAirflow as a context manager"
@@ -345,3 +379,23 @@ def retried_nodes(rows: list[dict[str, Any]], project: Project, kind: str, state
         "falsely_green": state == "success" and bool(not_ok),
         "node_executions": sum(1 for r in rows if r["status"] != "skipped"),
     }
+
+
+@dataclass
+class _Server:
+    """The running Airflow, as the cycles use it: its REST API, and whether its components still run."""
+
+    airflow: local_airflow.LocalAirflow
+    api: AirflowApi
+
+    def trigger(self, dag_id: str, run_id: str) -> str:
+        return self.api.trigger(dag_id, run_id=run_id)
+
+    def wait(self, dag_id: str, run_id: str, timeout: float) -> str:
+        return self.api.wait(dag_id, run_id, timeout=timeout, check=self.airflow.check_running)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.api.call(method, path, **kwargs)
+
+    def check_running(self) -> None:
+        self.airflow.check_running()

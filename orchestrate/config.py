@@ -7,17 +7,26 @@ DATACOVES__DBT_API_URL       the dbt API store's root      default: $AIRFLOW_HOM
 DATACOVES__AIRFLOW_TYPE      "team_airflow" when shared    default: unset
 DATACOVES__ENVIRONMENT_SLUG  the environment's name        default: unset
 DATACOVES__DEVELOPMENT_SLUG  the slug that is not prod     default: "development"
+DBT_FORCE_FAILURE            models that fail on a task's first try (demos, tests; see
+                             transform/macros/force_failure.sql)
+                                                           default: unset; make demo and
+                                                           make airflow: int_order_items_priced
+AIRFLOW__API__PORT           the port of make airflow's UI default: 8080 (on 127.0.0.1 only)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The Airflow connection of the warehouse: the example DAGs, the Cosmos DAG, `make manifest` and the
 # local environment (AIRFLOW_CONN_WAREHOUSE) use it. The dbt profile's name lives in dbt_project.yml.
 CONNECTION_ID = "warehouse"
+# The model that `make demo` and `make airflow` fail on a task's first try, unless DBT_FORCE_FAILURE is set.
+DEMO_FORCED_FAILURE = "int_order_items_priced"
+DEFAULT_LOCAL_AIRFLOW_PORT = 8080
 
 
 def repo_path() -> Path:
@@ -49,3 +58,11 @@ def is_production() -> bool:
     slug = os.environ.get("DATACOVES__ENVIRONMENT_SLUG", "")
     development_slug = os.environ.get("DATACOVES__DEVELOPMENT_SLUG", "development")
     return is_team_airflow() and bool(slug) and slug != development_slug
+
+
+def local_airflow_port(env: Mapping[str, str] = os.environ) -> int:
+    """The port of the local Airflow's UI and API (`make airflow`), on 127.0.0.1."""
+    value = env.get("AIRFLOW__API__PORT") or str(DEFAULT_LOCAL_AIRFLOW_PORT)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"AIRFLOW__API__PORT must be a port number (1 to 65535), got {value!r}; e.g. 8080")
+    return int(value)

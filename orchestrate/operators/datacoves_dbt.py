@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrate import config, scratch
+from orchestrate import assets, config, scratch
 from orchestrate.dbt_api import RESULTS, DbtApiStore, TaskKey
 from orchestrate.dbt_project import DbtProject
 from orchestrate.dbt_results import (
@@ -129,6 +129,10 @@ class DatacovesDbtOperator(DatacovesBashOperator):
         self.run_dbt_deps = run_dbt_deps
         self.allow_partial_retry = allow_partial_retry
         self._dbt_env: dict[str, str] = {}
+        # Declared now, when the DAG is parsed, because Airflow records only events of aliases a task
+        # declares; a successful try adds an asset for each table it built (orchestrate.assets).
+        self.tables_alias = assets.model_alias(self.dag_id if self.has_dag() else None, self.task_id)
+        self.add_outlets([self.tables_alias])
 
     # --- the command ------------------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class DatacovesDbtOperator(DatacovesBashOperator):
                     self._fail_for_good_if_retrying_cannot_help(report, workdir, error)
                 raise
             report = self._report(workdir, ti.try_number, previous)
+            self._emit_asset_events(context, workdir)
             if store is not None:
                 self._upload(store, key, ti.try_number, workdir, report)
                 if self.download_run_results and not report["ran"]:
@@ -260,6 +265,28 @@ class DatacovesDbtOperator(DatacovesBashOperator):
         for level, line in report_lines(report):
             self.log.log(level, line)
         return report
+
+    def _emit_asset_events(self, context: Context, workdir: Path) -> None:
+        """An asset event for each table this try built; a problem here is logged, never fails the try."""
+        try_number = context["ti"].try_number
+        profiles_file = Path(self._dbt_env["DBT_PROFILES_DIR"]) / "profiles.yml"
+        try:
+            tables = assets.tables_built_in(workdir / "target", profiles_file, self.target)
+        except assets.NoAssetEvents as reason:
+            self.log.info("Try %s: no asset events: %s", try_number, reason)
+            return
+        except Exception:
+            self.log.exception("Try %s: no asset events: could not read what dbt built", try_number)
+            return
+        for table in tables:
+            extra = {"dbt_unique_id": table.unique_id, "try_number": try_number}
+            context["outlet_events"][self.tables_alias].add(table.asset, extra=extra)
+        self.log.info(
+            "Try %s: asset events for the %s tables it built (alias %s)",
+            try_number,
+            len(tables),
+            self.tables_alias.name,
+        )
 
     # --- the dbt API ------------------------------------------------------------------------
 

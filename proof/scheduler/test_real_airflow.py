@@ -42,7 +42,7 @@ class DbtTask:
 
     state: str | None
     try_number: int
-    tries: dict[int, Any]  # try number -> airflow_server.TaskTry, the REST API's account of each try
+    tries: dict[int, Any]  # try number -> airflow_api.TaskTry, the REST API's account of each try
     results: dict[int, list[NodeResult]]  # try number -> that try's run_results.json
     manifest: bytes  # the last try's manifest.json
 

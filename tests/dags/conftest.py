@@ -31,8 +31,10 @@ ISOLATED_PARSE = textwrap.dedent(
         raise RuntimeError(f"a process was started while parsing a DAG file: {args!r}")
 
     sys.meta_path.insert(0, Forbid())
-    subprocess.Popen = no_process
     from airflow.dag_processing.dagbag import DagBag
+
+    # After Airflow's own import, which may start a process (trio, when installed, runs ldconfig).
+    subprocess.Popen = no_process
 
     errors = {}
     for path in sys.argv[1:]:

@@ -87,6 +87,33 @@ def test_the_summary_of_the_retry_is_the_tasks_xcom(failed_then_retried):
     assert (dbt_build.xcom["failed"], dbt_build.xcom["not_rerun"]) == ([], [])
 
 
+def asset_events(dag_id: str, run_id: str) -> dict[str, dict]:
+    """The asset events a DAG run's tasks recorded: asset URI -> the event's extra."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent).where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+        return {event.uri: event.extra for event in session.scalars(query)}
+
+
+def test_the_retry_records_an_asset_event_for_each_table_it_rebuilt_and_the_failed_try_none(failed_then_retried):
+    dbt_build = failed_then_retried[1]["dbt_build"]
+    nodes = json.loads(dbt_build.manifest)["nodes"]
+    rebuilt = [nodes[r.unique_id] for r in dbt_build.tries[2] if r.unique_id.startswith(("model.", "seed."))]
+
+    events = asset_events(DAG_ID, dbt_build.key.upload_tag)
+
+    assert events == {
+        f"x-duckdb://{node['database']}/{node['schema']}/{node['alias']}": {
+            "dbt_unique_id": node["unique_id"],
+            "try_number": 2,
+        }
+        for node in rebuilt
+    }
+
+
 def test_warehouse_is_complete_after_the_retry(failed_then_retried, dag_runner):
     assert failed_then_retried[0] == "success"
     for mart, (built, landed) in dag_runner.mart_rows_and_landed_rows().items():
