@@ -20,6 +20,15 @@ Airflow, set ``AIRFLOW_CTX_TRY_NUMBER=2`` to re-run cleanly. ``generate()`` pick
 intermediate model whose number of descendant models is closest to N/10 (at least 2); ties go to the larger
 subtree, then to the lower number. A retry of the failure thus re-runs about a tenth of the project.
 
+One data test can be made to fail the same way: that model also has a ``fails_once`` test (so a build runs
+3N + 1 nodes), which finds rows, on the first try only, when ``BENCH_FAIL_TEST`` names the model. dbt then
+gives the test the status ``fail``, leaves the model ``success`` and skips everything downstream of it.
+
+With ``BENCH_RECORD_NODE_RUNS`` set, every dbt invocation ends by writing what it ran into the warehouse,
+table ``bench_log.node_runs`` (invocation, task, try number, node, status): an on-run-end hook, so it
+records the same way however dbt is called (a task's command, ``dbt retry``, Cosmos' subprocess or its
+in-process dbt runner).
+
 The project holds no ``profiles.yml``: point ``DBT_PROFILES_DIR`` at a folder with a DuckDB profile named
 ``bench`` whose target is ``default``, for example::
 
@@ -61,6 +70,10 @@ clean-targets:
   - target
   - logs
 
+# Records nothing unless BENCH_RECORD_NODE_RUNS is set: see macros/record_node_runs.sql.
+on-run-end:
+  - "{{{{ record_node_runs(results) }}}}"
+
 models:
   bench:
     # Renders to nothing unless BENCH_FAIL_MODEL names the model: see macros/fail_once.sql.
@@ -91,6 +104,49 @@ FAIL_ONCE_MACRO = """\
 {%- endmacro %}
 """
 
+FAILS_ONCE_TEST = """\
+{#-
+    Generated: do not edit by hand.
+    A data test that fails on the first try only: it finds every row of the model while
+    BENCH_FAIL_TEST names the model (comma-separated names) and AIRFLOW_CTX_TRY_NUMBER is unset or "1",
+    and no row otherwise.
+-#}
+{% test fails_once(model, column_name) -%}
+    {%- set forced = env_var('BENCH_FAIL_TEST', '').split(',') | map('trim') | list -%}
+    {%- set try_number = env_var('AIRFLOW_CTX_TRY_NUMBER', '1') | trim -%}
+    {%- set failing = model.identifier in forced and try_number in ('', '1') %}
+select {{ column_name }}
+from {{ model }}
+where {{ 'true' if failing else 'false' }}
+{%- endtest %}
+"""
+
+RECORD_NODE_RUNS_MACRO = """\
+{#-
+    Generated: do not edit by hand.
+    An on-run-end hook: with BENCH_RECORD_NODE_RUNS set, append each node this dbt invocation ran,
+    and its status, to bench_log.node_runs in the warehouse. Renders no SQL of its own.
+-#}
+{% macro record_node_runs(results) -%}
+    {%- if env_var('BENCH_RECORD_NODE_RUNS', '') and results -%}
+        {%- do run_query('create schema if not exists bench_log') -%}
+        {%- do run_query(
+            'create table if not exists bench_log.node_runs (invocation_id varchar, task_id varchar, '
+            ~ 'try_number varchar, unique_id varchar, status varchar, recorded_at timestamp)'
+        ) -%}
+        {%- set rows = [] -%}
+        {%- for result in results -%}
+            {%- do rows.append(
+                "('" ~ invocation_id ~ "', '" ~ env_var('AIRFLOW_CTX_TASK_ID', '') ~ "', '"
+                ~ env_var('AIRFLOW_CTX_TRY_NUMBER', '') ~ "', '" ~ result.node.unique_id ~ "', '"
+                ~ result.status ~ "', current_timestamp)"
+            ) -%}
+        {%- endfor -%}
+        {%- do run_query('insert into bench_log.node_runs values ' ~ rows | join(', ')) -%}
+    {%- endif -%}
+{%- endmacro %}
+"""
+
 
 @dataclass(frozen=True)
 class SyntheticProject:
@@ -98,8 +154,8 @@ class SyntheticProject:
 
     path: Path  # the project folder (holds dbt_project.yml)
     models: int  # N, all layers together
-    tests: int  # data tests: unique and not_null on every model's id
-    failing_model: str  # the intermediate model chosen to fail once
+    tests: int  # data tests: unique and not_null on every model's id, and fails_once on failing_model
+    failing_model: str  # the intermediate model chosen to fail once, whose fails_once test can fail once
     failing_descendants: int  # models downstream of failing_model, which a failure skips
     staging: int
     intermediate: int
@@ -196,12 +252,14 @@ def _model_sql(rng: random.Random, name: str, parents: list[str]) -> str:
     return f"{header}select\n    p1.id,\n    p1.category,\n    {amount} as amount\n{_from_clause(parents)}\n"
 
 
-def _schema_yml(names: list[str]) -> str:
-    """The schema file of one folder: unique and not_null on every model's id."""
+def _schema_yml(names: list[str], failing_model: str) -> str:
+    """The schema file of one folder: unique and not_null on every model's id; fails_once on failing_model's."""
     lines = ["# Generated synthetic benchmark schema: do not edit by hand.", "version: 2", "", "models:"]
     for name in names:
         lines += [f"  - name: {name}", "    columns:", "      - name: id", "        data_tests:"]
         lines += ["          - unique", "          - not_null"]
+        if name == failing_model:
+            lines += ["          - fails_once"]
     return "\n".join(lines) + "\n"
 
 
@@ -218,20 +276,22 @@ def generate(out: Path, models: int, seed: int = 0) -> SyntheticProject:
     by_folder: dict[str, list[str]] = {"staging": [], "intermediate": [], "marts": []}
     for name in parents:
         by_folder[folders[name[:3]]].append(name)
+    failing_model, failing_descendants = _choose_failing_model(parents)
     for folder, names in by_folder.items():
         (out / "models" / folder).mkdir(parents=True)
-        (out / "models" / folder / "_models.yml").write_text(_schema_yml(names))
+        (out / "models" / folder / "_models.yml").write_text(_schema_yml(names, failing_model))
     for name, ups in parents.items():
         sql = _staging_sql(rng) if name.startswith("stg_") else _model_sql(rng, name, ups)
         (out / "models" / folders[name[:3]] / f"{name}.sql").write_text(sql)
     (out / "macros").mkdir()
     (out / "macros" / "fail_once.sql").write_text(FAIL_ONCE_MACRO)
+    (out / "macros" / "fails_once.sql").write_text(FAILS_ONCE_TEST)
+    (out / "macros" / "record_node_runs.sql").write_text(RECORD_NODE_RUNS_MACRO)
     (out / "dbt_project.yml").write_text(DBT_PROJECT.format(models=models, seed=seed))
-    failing_model, failing_descendants = _choose_failing_model(parents)
     return SyntheticProject(
         path=out,
         models=models,
-        tests=2 * models,
+        tests=2 * models + 1,
         failing_model=failing_model,
         failing_descendants=failing_descendants,
         staging=len(by_folder["staging"]),

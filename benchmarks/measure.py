@@ -1,8 +1,10 @@
 """One measurement in a fresh Python process; `benchmarks/run.py` starts these and collects their JSON.
 
-    python benchmarks/measure.py cycle {template,cosmos} PROJECT STATE_DIR [--fail MODEL]
-        one DAG run with dag.test(), a real Airflow metadata DB, dbt and a fresh DuckDB file;
-        MODEL fails on its first try. Prints the run's wall time and every task's tries.
+    python benchmarks/measure.py cycle template PROJECT STATE_DIR [--fail MODEL]
+        one run of dags/bench_template.py with dag.test(), a real Airflow metadata DB, dbt and a
+        fresh DuckDB file; MODEL fails on its first try. Prints the run's wall time, each task's
+        tries, each try's time and the nodes the retry re-ran. (Runs under a real scheduler, and
+        the peers, are in scheduler.py.)
     python benchmarks/measure.py parse STATE_DIR FILE [FILE ...]
         imports Airflow, then parses each DAG file as Airflow's DAG processor does (DagBag);
         prints both times. BENCH_PROJECT names the project a benchmark DAG is drawn over.
@@ -111,19 +113,26 @@ def _retried_nodes(dag_run) -> dict[str, Any]:
     """What the template's retry ran, against the failed subtree computed from dbt's manifest."""
     from orchestrate import config
     from orchestrate.dbt_api import DbtApiStore, TaskKey
-    from orchestrate.dbt_results import descendants, node_results
+    from orchestrate.dbt_results import descendants
 
     store = DbtApiStore(config.dbt_api_url())
     key = TaskKey(dag_run.dag_id, dag_run.run_id, "dbt_build")
     tries = store.tries(key)
-    first = node_results(store.read_bytes(key, tries[0], "run_results.json"))
+    first = _nodes(store.read_bytes(key, tries[0], "run_results.json"))
     found: dict[str, Any] = {"nodes_first_try": len(first)}
     if len(tries) > 1:
         errored = {r.unique_id for r in first if r.status == "error"}
         subtree = descendants(store.read_bytes(key, tries[-1], "manifest.json"), errored)
-        retried = {r.unique_id for r in node_results(store.read_bytes(key, tries[-1], "run_results.json"))}
+        retried = {r.unique_id for r in _nodes(store.read_bytes(key, tries[-1], "run_results.json"))}
         found |= {"nodes_failed_subtree": len(subtree), "nodes_retried": len(retried), "equal": retried == subtree}
     return found
+
+
+def _nodes(run_results: bytes) -> list:
+    """The project's nodes in a run_results.json: without the on-run-end hook, which every invocation runs."""
+    from orchestrate.dbt_results import node_results
+
+    return [r for r in node_results(run_results) if not r.unique_id.startswith("operation.")]
 
 
 def parse(state_dir: Path, files: list[Path]) -> dict[str, Any]:
@@ -150,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("cycle")
-    run.add_argument("contender", choices=["template", "cosmos"])
+    run.add_argument("contender", choices=["template"])
     run.add_argument("project", type=Path)
     run.add_argument("state_dir", type=Path)
     run.add_argument("--fail")

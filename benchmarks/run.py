@@ -1,19 +1,25 @@
-"""`make bench`: where the template stands, measured on this machine, side by side with Cosmos.
+"""`make bench`: where the template stands, measured on this machine, side by side with its peers.
 
+Under dag.test(), each measurement in a fresh process (measure.py):
 1. Retry precision and cost (N = 100, 500): the nodes the template's retry re-runs versus the failed
    subtree computed from dbt's manifest, and the retry try's time over the first (full) try's.
 2. Decorator overhead (N = 100): one try of `@task.datacoves_dbt` (working copy, profile, store,
    dbt, upload) versus a bare `dbt build` of the same project.
 3. DAG parse time: the files of dags/ after Airflow is imported, and a Cosmos DAG versus the
    template's DAG over an N = 500 project.
-4. A whole fail-then-retry DAG run (N = 20, 100): the template's DAG versus the Cosmos DAG.
 
-Projects come from generate_project.py; each measurement runs in a fresh process (measure.py),
-with a fresh DuckDB file, and the contenders alternate so that noise hits both. Writes
-benchmarks/results.json and the table in benchmarks/README.md. Timings are not asserted anywhere.
+Under a real scheduler (scheduler.py: LocalExecutor, parallelism 2):
+4. Fail-then-retry DAG runs (N = 20, 100), after a model error and after a failing data test: the
+   template (the guide's retry, retry_command(), `dbt retry`), Cosmos' watcher mode and Cosmos with
+   a task per node; the nodes each retry re-ran against the failed subtree; peak memory of a try.
+5. Peak memory of one try at N = 500: the template's task, Cosmos' producer, Cosmos' per-node tasks.
 
-    make bench                       # about 40 minutes on 2 cores
-    make bench BENCH_ARGS=--quick    # small projects, one round: checks the harness in minutes
+Projects come from generate_project.py, with a fresh DuckDB file for each run, and the contenders
+alternate in each round so that noise hits all of them. Writes benchmarks/results.json, the table in
+benchmarks/README.md and the README's "This template or Cosmos?" table. Timings are not asserted.
+
+    make bench                       # about 55 minutes on 2 cores
+    make bench BENCH_ARGS=--quick    # small projects, one round: checks the harness (about 10 minutes)
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,14 +46,37 @@ REPO_ROOT = HERE.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.generate_project import SyntheticProject, generate  # noqa: E402
+from benchmarks.scheduler import CONTENDERS, KINDS, BenchAirflow, Project  # noqa: E402
 
 MEASURE = [sys.executable, str(HERE / "measure.py")]
 DBT = Path(sys.executable).parent / "dbt"
 TEMPLATE_DAG_FILES = sorted(p for p in (REPO_ROOT / "dags").glob("*.py") if "cosmos" not in p.name)
 COSMOS_EXAMPLE = REPO_ROOT / "dags" / "cosmos_dbt_build.py"
 MARKER = "<!-- results: written by benchmarks/run.py -->"
-FULL = {"cycle": (20, 100), "retry": (100, 500), "overhead": 100, "parse": 500, "repeats": 3}
-QUICK = {"cycle": (10, 20), "retry": (20, 40), "overhead": 20, "parse": 40, "repeats": 1}
+README = REPO_ROOT / "README.md"
+README_TABLE = ("<!-- cosmos-table -->", "<!-- /cosmos-table -->")  # README.md's table, rewritten by each run
+# cycle: project sizes of the scheduler's fail-then-retry runs; memory: the size of the one-try runs;
+# minutes: the time `make bench` keeps to. The scheduler's first round runs everything; later rounds
+# run what still fits (Cosmos with a task per node runs once at the largest size, where a run takes
+# minutes and is over ten times the others').
+FULL = {
+    "cycle": (20, 100),
+    "retry": (100, 500),
+    "overhead": 100,
+    "parse": 500,
+    "memory": 500,
+    "repeats": 3,
+    "minutes": 57,
+}
+QUICK = {"cycle": (10,), "retry": (10, 20), "overhead": 10, "parse": 20, "memory": 20, "repeats": 1, "minutes": 20}
+# A try's memory at the `memory` size: the first try of these tasks (for Cosmos with a task per node,
+# the first PER_NODE_TASKS tasks).
+MEMORY = {
+    "template": "template_retry_command",
+    "cosmos_watcher_producer": "cosmos_watcher",
+    "cosmos_per_node": "cosmos_per_node",
+}
+PER_NODE_TASKS = 4
 PACKAGES = ("apache-airflow", "astronomer-cosmos", "dbt-core", "dbt-duckdb", "duckdb")
 
 
@@ -94,7 +124,9 @@ def alternate(round_number: int, contenders: tuple[str, ...]) -> tuple[str, ...]
 
 
 def run(sizes: dict[str, Any], work: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    numbers = sorted({*sizes["cycle"], *sizes["retry"], sizes["overhead"], sizes["parse"]})
+    # A minute is kept for stopping Airflow and writing the results.
+    deadline = time.monotonic() + 60 * (sizes["minutes"] - 1)
+    numbers = sorted({*sizes["cycle"], *sizes["retry"], sizes["overhead"], sizes["parse"], sizes["memory"]})
     projects = {n: generate(work / f"project-{n}", n) for n in numbers}
     os.environ["AIRFLOW_CONN_BENCH_WAREHOUSE"] = json.dumps({"conn_type": "duckdb", "host": str(work / "parse.duckdb")})
     from orchestrate.manifest import build
@@ -104,14 +136,13 @@ def run(sizes: dict[str, Any], work: Path, log: Callable[[str], None]) -> dict[s
     samples: dict[str, list[Any]] = defaultdict(list)
 
     for round_number in range(sizes["repeats"]):
-        for n in sorted({*sizes["cycle"], *sizes["retry"]}):
+        for n in sizes["retry"]:
             project = projects[n]
-            contenders = ("template", "cosmos") if n in sizes["cycle"] else ("template",)
-            for contender in alternate(round_number, contenders):
-                state = work / f"airflow-{contender}"
-                result = measure("cycle", contender, project.path, state, "--fail", project.failing_model)
-                log(f"round {round_number + 1} N={n} {contender}: {result['state']} in {result['wall_s']:.1f} s")
-                samples[f"cycle_{contender}_n{n}"].append(result)
+            result = measure(
+                "cycle", "template", project.path, work / "airflow-template", "--fail", project.failing_model
+            )
+            log(f"round {round_number + 1} N={n} template, dag.test(): {result['state']} in {result['wall_s']:.1f} s")
+            samples[f"cycle_template_n{n}"].append(result)
         overhead = projects[sizes["overhead"]]
         for step in alternate(round_number, ("decorator", "bare")):
             if step == "decorator":
@@ -132,7 +163,72 @@ def run(sizes: dict[str, Any], work: Path, log: Callable[[str], None]) -> dict[s
         }
         for name in alternate(round_number, tuple(parse_runs)):
             samples[f"parse_{name}"].append(measure("parse", work / "airflow-parse", *parse_runs[name], env=parse_env))
+    scheduled(sizes, projects, work, samples, log, deadline)
     return figures(sizes, projects, samples)
+
+
+def scheduled(
+    sizes: dict[str, Any],
+    projects: dict[int, SyntheticProject],
+    work: Path,
+    samples: dict[str, list[Any]],
+    log: Callable[[str], None],
+    deadline: float,
+) -> None:
+    """The runs under a real scheduler: a first round of every cycle, one try of each at the memory
+    size, then more rounds (contenders in the other order) of what fits before `deadline`."""
+    chosen = {n: Project(n, projects[n].path, projects[n].failing_model) for n in projects}
+    dags = [(contender, n, kind) for n in sizes["cycle"] for contender in CONTENDERS for kind in KINDS]
+    dags += [(contender, sizes["memory"], "none") for contender in MEMORY.values()]
+    dags += [("template_retry_command", min(sizes["cycle"]), "none")]
+    started = time.monotonic()
+    with BenchAirflow(work / "scheduler", chosen, dags) as airflow:
+        log(f"Airflow (scheduler, LocalExecutor, parallelism 2) up in {time.monotonic() - started:.0f} s")
+        # The first run of a new Airflow pays for cold files and caches: a run that is not counted.
+        warm_up = airflow.cycle("template_retry_command", min(sizes["cycle"]), "none")
+        log(f"warm-up run: {warm_up['state']} in {warm_up['wall_s']:.1f} s")
+        took: dict[tuple[str, int, str], float] = {}
+
+        def cycle(round_number: int, contender: str, n: int, kind: str) -> None:
+            before = time.monotonic()
+            result = airflow.cycle(contender, n, kind)
+            took[contender, n, kind] = time.monotonic() - before
+            peaks = ", ".join(f"{role} {mb:.0f} MiB" for role, mb in result["peak_rss_mb"].items())
+            log(
+                f"round {round_number + 1} N={n} {kind} {contender}: {result['state']} in {result['wall_s']:.1f} s, "
+                f"{result['task_tries']} task tries, re-ran {result['retried']} of a {result['subtree']}-node "
+                f"subtree, peak {peaks}"
+            )
+            samples[f"scheduled_{contender}_{kind}_n{n}"].append(result)
+
+        smallest, largest = min(sizes["cycle"]), max(sizes["cycle"])
+        for n in sizes["cycle"]:
+            for kind in KINDS:
+                for contender in CONTENDERS:
+                    if not (contender == "cosmos_per_node" and n == largest and n != smallest):
+                        cycle(0, contender, n, kind)
+        for role, contender in MEMORY.items():
+            result = airflow.first_tries(contender, sizes["memory"], PER_NODE_TASKS if role == "cosmos_per_node" else 1)
+            log(f"N={sizes['memory']} one try, {role}: peak {result['peak_rss_mb']}")
+            samples[f"memory_{role}"].append(result)
+        # Cosmos with a task per node at the largest size last: the longest runs, and the least needed
+        # (a run at the smallest size says the same). Left out if they would not fit in the hour.
+        for kind in KINDS if largest != smallest else ():
+            expected = took["cosmos_per_node", smallest, kind] * largest / smallest
+            if time.monotonic() + expected > deadline:
+                log(f"round 1 N={largest} {kind} cosmos_per_node: left out, it would not fit ({expected:.0f} s)")
+            else:
+                cycle(0, "cosmos_per_node", largest, kind)
+        for round_number in range(1, sizes["repeats"]):
+            for n in sizes["cycle"]:
+                for kind in KINDS:
+                    for contender in alternate(round_number, CONTENDERS):
+                        if contender == "cosmos_per_node" and n == largest:
+                            continue  # one run: over ten times the others' time, and the hour is short
+                        if time.monotonic() + took[contender, n, kind] > deadline:
+                            log(f"round {round_number + 1} N={n} {kind} {contender}: left out, it would not fit")
+                            continue
+                        cycle(round_number, contender, n, kind)
 
 
 def figures(sizes: dict[str, Any], projects: dict[int, SyntheticProject], samples: dict[str, list]) -> dict[str, Any]:
@@ -177,14 +273,70 @@ def figures(sizes: dict[str, Any], projects: dict[int, SyntheticProject], sample
         }
         for name, runs in parse.items()
     }
-    for n in sizes["cycle"]:
-        template = statistics.median(r["wall_s"] for r in samples[f"cycle_template_n{n}"])
-        cosmos = statistics.median(r["wall_s"] for r in samples[f"cycle_cosmos_n{n}"])
-        results[f"cycle_template_over_cosmos_n{n}"] = template / cosmos
+    results |= scheduled_figures(sizes, samples, details)
     details["projects"] = {
         n: {"models": p.models, "tests": p.tests, "failing_model": p.failing_model} for n, p in projects.items()
     }
     return {**results, "details": details}
+
+
+def scheduled_figures(sizes: dict[str, Any], samples: dict[str, list], details: dict[str, Any]) -> dict[str, Any]:
+    """The keys measured under the scheduler; each run's details go into `details["scheduled"]`."""
+    results: dict[str, Any] = {}
+    runs = {key[len("scheduled_") :]: found for key, found in samples.items() if key.startswith("scheduled_")}
+    details["scheduled"] = {
+        key: {
+            "wall_s": summary([r["wall_s"] for r in found]),
+            "states": [r["state"] for r in found],
+            "tasks": found[0]["tasks"],
+            "task_tries": summary([r["task_tries"] for r in found]),
+            "peak_rss_mb": {
+                role: max(r["peak_rss_mb"].get(role, 0.0) for r in found) for role in found[0]["peak_rss_mb"]
+            },
+            # What a retry re-runs does not change from round to round: the first round's.
+            **{k: found[0][k] for k in ("subtree", "retried", "retried_over_subtree", "missing", "extra")},
+            **{k: found[0][k] for k in ("ran_once_after_waiting", "not_ok_at_end", "falsely_green")},
+        }
+        for key, found in runs.items()
+    }
+    largest = max(sizes["cycle"])
+
+    def wall(contender: str, kind: str, n: int) -> float | None:
+        found = runs.get(f"{contender}_{kind}_n{n}")
+        return statistics.median(r["wall_s"] for r in found) if found else None
+
+    def largest_run(contender: str, kind: str) -> dict[str, Any]:
+        """The contender's run at the largest size it ran at (Cosmos per node may not fit in the hour)."""
+        n = max(m for m in sizes["cycle"] if f"{contender}_{kind}_n{m}" in details["scheduled"])
+        return details["scheduled"][f"{contender}_{kind}_n{n}"] | {"n": n}
+
+    for n in sizes["cycle"]:  # the key of earlier runs: the guide's command over Cosmos with a task per node
+        per_node = wall("cosmos_per_node", "model_error", n)  # None if it did not fit in the hour
+        results[f"cycle_template_over_cosmos_n{n}"] = per_node and wall("template", "model_error", n) / per_node
+    for kind in KINDS:
+        template, watcher = wall("template_retry_command", kind, largest), wall("cosmos_watcher", kind, largest)
+        details["scheduled"][f"template_over_cosmos_watcher_{kind}_n{largest}"] = template / watcher
+    results[f"cycle_template_over_cosmos_watcher_n{largest}"] = details["scheduled"][
+        f"template_over_cosmos_watcher_model_error_n{largest}"
+    ]
+    results["retry_nodes_over_subtree"] = {
+        f"{contender}/{kind}": largest_run(contender, kind)["retried_over_subtree"]
+        for contender in CONTENDERS
+        for kind in KINDS
+    }
+    memory = {role: samples[f"memory_{role}"][0]["peak_rss_mb"] for role in MEMORY}
+    results[f"peak_rss_mb_n{sizes['memory']}"] = {
+        "template": memory["template"]["task"],
+        "cosmos_watcher_producer": memory["cosmos_watcher_producer"]["producer"],
+        "cosmos_per_node": memory["cosmos_per_node"]["task"],
+    }
+    at_largest = {c: largest_run(c, "model_error")["peak_rss_mb"] for c in MEMORY.values()}
+    details[f"peak_rss_mb_n{largest}"] = {
+        "template": at_largest["template_retry_command"].get("task", 0.0),
+        "cosmos_watcher_producer": at_largest["cosmos_watcher"].get("producer", 0.0),
+        "cosmos_per_node": at_largest["cosmos_per_node"].get("task", 0.0),
+    }
+    return results
 
 
 def environment() -> dict[str, Any]:
@@ -205,12 +357,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small projects, one round; results are not saved")
     parser.add_argument("--repeats", type=int, help="rounds of every measurement (default 3)")
+    parser.add_argument("--minutes", type=int, help="the time to keep to (default 57; later rounds stop early)")
     args = parser.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
     if args.repeats:
         sizes["repeats"] = args.repeats
+    if args.minutes:
+        sizes["minutes"] = args.minutes
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="dbt-bench-"))
+    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the benchmark's Airflow is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         results = run(sizes, work, lambda line: print(f"[{time.monotonic() - started:6.0f} s] {line}", flush=True))
     finally:
@@ -222,19 +379,31 @@ def main() -> None:
         **results,
     }
     print(json.dumps({k: v for k, v in results.items() if k != "details"}, indent=2))
-    if not args.quick:
+    if args.quick:  # the tables are made all the same, so that the harness is checked to the end
+        from benchmarks.report import cosmos_table, table
+
+        print(f"{table(results)}\n{cosmos_table(results)}")
+    else:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         write_table(results)
 
 
 def write_table(results: dict[str, Any]) -> None:
-    """Replace everything after MARKER in benchmarks/README.md with the figures of this run."""
-    from benchmarks.report import table
+    """Replace everything after MARKER in benchmarks/README.md, and the README's table between
+    README_TABLE's markers, with the figures of this run."""
+    from benchmarks.report import cosmos_table, table
 
     readme = HERE / "README.md"
     text = readme.read_text()
     head = text.split(MARKER)[0]
     readme.write_text(f"{head}{MARKER}\n\n{table(results)}")
+    start, end = README_TABLE
+    text = README.read_text()
+    if start not in text or end not in text:
+        raise RuntimeError(f"README.md lacks the markers {start} and {end} around the Cosmos table: put them back")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    README.write_text(f"{before}{start}\n{cosmos_table(results)}{end}{after}")
 
 
 if __name__ == "__main__":
