@@ -1,4 +1,4 @@
-"""The Markdown tables of benchmarks/README.md and the README's "This template or Cosmos?", from the
+"""The Markdown tables of benchmarks/README.md and of the README's "One task, or Cosmos' task per node?", from the
 figures that run.py measured."""
 
 from __future__ import annotations
