@@ -24,6 +24,22 @@
         {%- endif -%}
     {%- endif -%}
     {%- if this.name in forced and try_number in ('', '1') -%}
-        select error('Forced failure of model {{ this.name }} (DBT_FORCE_FAILURE names it, first try only): unset DBT_FORCE_FAILURE to let it run.')
+        {{ fail_with(
+            'Forced failure of model ' ~ this.name ~ ' (DBT_FORCE_FAILURE names it, first try only): '
+            ~ 'unset DBT_FORCE_FAILURE to let it run.'
+        ) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- A statement that fails with `message`. Each warehouse raises an error its own way. -#}
+{% macro fail_with(message) -%}
+    {{ return(adapter.dispatch('fail_with')(message)) }}
+{%- endmacro %}
+
+{% macro duckdb__fail_with(message) -%}
+    select error('{{ message }}')
+{%- endmacro %}
+
+{% macro postgres__fail_with(message) -%}
+    do $$ begin raise exception '{{ message }}'; end $$
 {%- endmacro %}

@@ -18,7 +18,7 @@ calendar as (
     from date_bounds
     cross join
         generate_series(
-            date_bounds.first_day, date_bounds.last_day, interval 1 day
+            date_bounds.first_day, date_bounds.last_day, interval '1 day'
         ) as calendar_days (calendar_day)
 ),
 
