@@ -4,6 +4,9 @@ several places, in one place.
 DATACOVES__REPO_PATH         the repository DAGs run from  default: <repo>
 DATACOVES__DBT_HOME          the dbt project               default: <repo>/transform
 DATACOVES__DBT_API_URL       the dbt API store's root      default: $AIRFLOW_HOME/dbt_api
+DATACOVES__DBT_API_CONN_ID   the store's Airflow connection  default: unset
+DATACOVES__DBT_API_TIMEOUT   seconds a store request waits default: 10
+DATACOVES__DBT_API_ATTEMPTS  attempts of a store request   default: 3
 DATACOVES__AIRFLOW_TYPE      "team_airflow" when shared    default: unset
 DATACOVES__ENVIRONMENT_SLUG  the environment's name        default: unset
 DATACOVES__DEVELOPMENT_SLUG  the slug that is not prod     default: "development"
@@ -12,6 +15,12 @@ DBT_FORCE_FAILURE            models that fail on a task's first try (demos, test
                                                            default: unset; make demo and
                                                            make airflow: int_order_items_priced
 AIRFLOW__API__PORT           the port of make airflow's UI default: 8080 (on 127.0.0.1 only)
+
+The dbt API's URL is a location only, e.g. s3://my-bucket/dbt_api: its credentials live in the
+Airflow connection that DATACOVES__DBT_API_CONN_ID names (e.g. an `aws` connection), so the URL
+can be logged. Unset, the filesystem finds credentials its own way (for S3, boto3's chain: the
+environment, an instance profile, ...). The timeout and attempts bound every request to S3: a
+slow or dead store costs a try at most attempts x timeout (plus back-off) per request.
 """
 
 from __future__ import annotations
@@ -51,6 +60,46 @@ def dbt_api_url() -> str:
 def is_team_airflow() -> bool:
     """True on a shared (team) Airflow, as opposed to one person's Airflow."""
     return os.environ.get("DATACOVES__AIRFLOW_TYPE", "") == "team_airflow"
+
+
+def dbt_api_conn_id() -> str | None:
+    """The Airflow connection with the dbt API store's credentials, if any."""
+    return os.environ.get("DATACOVES__DBT_API_CONN_ID") or None
+
+
+def dbt_api_timeout() -> float:
+    """Seconds a request to the dbt API store may wait to connect, and for each answer."""
+    return _positive("DATACOVES__DBT_API_TIMEOUT", 10.0, float, "a number of seconds")
+
+
+def dbt_api_attempts() -> int:
+    """How many times a request to the dbt API store is tried before the try goes on without it."""
+    return int(_positive("DATACOVES__DBT_API_ATTEMPTS", 3, int, "a whole number"))
+
+
+def _positive(name: str, default: float, kind: type, what: str) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{name} must be {what} greater than 0, got {value!r}; unset it for the default, {default}")
+    return number
+
+
+def executors() -> list[str]:
+    """The executors in Airflow's `[core] executor`.
+
+    It holds one name ("CeleryExecutor"), a list ("LocalExecutor,my.module.MyExecutor", aliases as
+    "alias:path"), or lists per team ("LocalExecutor;team1=CeleryExecutor").
+    """
+    from airflow.configuration import conf
+
+    setting = conf.get("core", "executor", fallback="") or ""
+    return [name.strip() for team in setting.split(";") for name in team.rpartition("=")[2].split(",") if name.strip()]
 
 
 def is_production() -> bool:

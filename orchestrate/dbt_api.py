@@ -11,35 +11,54 @@ Layout under the store's root (`DATACOVES__DBT_API_URL`):
 `upload_tag` defaults to the DAG run's run_id, so a retry (or a clear) inside one DAG run sees
 the earlier tries of the same task, while a new DAG run, another task or another DAG never does.
 
-Built on Airflow's ObjectStoragePath: a local path or file:// URL works out of the box, and an
-object-storage URL (s3://, gs://, ...) works once its fsspec implementation is installed.
+The root is a local path or file:// URL, or an object-storage URL (s3://, gs://, abfs://, ...)
+whose filesystem Airflow's provider for it supplies (`airflow.sdk.io.get_fs`, the one behind
+ObjectStoragePath), with the credentials of the Airflow connection `DATACOVES__DBT_API_CONN_ID`.
+The URL itself never holds credentials, so it can be logged. On S3, every request has a bound:
+`DATACOVES__DBT_API_TIMEOUT` seconds to connect and to wait for an answer, and
+`DATACOVES__DBT_API_ATTEMPTS` attempts; any failure comes out as a StoreError naming the store
+and the cause.
+
 Every file is written under a temporary name and then renamed, so a try that is killed mid-write
-never leaves a torn file for a later try to read. `run_results.json` is written last: a try that
-has it stored every file it meant to, and a retry only takes files from such a try. (Temporary
-files that a killed try left are removed by the next try's download.)
+never leaves a torn file for a later try to read (on object storage, each write and copy is
+all-or-nothing). `run_results.json` is written last: a try that has it stored every file it
+meant to, and a retry only takes files from such a try. (Temporary files that a killed try left
+are removed by the next try's download.)
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
 from orchestrate.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 TRY_DIR = re.compile(r"^try-(\d+)$")
 RESULTS = "run_results.json"  # written last: it marks a try's files complete
 PARTIAL = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")  # a file being written: .<name>.<uuid hex>.tmp
 # A key part is one path segment: no separators, not "." or "..".
 UNSAFE_PART = re.compile(r"[/\\]|^\.{1,2}$")
+LOCAL_SCHEMES = frozenset({"file", "local"})
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+# Executors whose tasks all run on the scheduler's machine; any other may run a retry elsewhere.
+LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
 
 
 class StoreError(RuntimeError):
-    """The dbt API store could not be written."""
+    """The dbt API store could not be read or written."""
 
 
 def _as_url(root: str) -> str:
@@ -73,11 +92,60 @@ class TaskKey:
         )
 
 
+def filesystem(protocol: str, conn_id: str | None, timeout: float, attempts: int) -> AbstractFileSystem:
+    """Airflow's filesystem for `protocol` with the connection's credentials; on S3, with bounded requests."""
+    from airflow.sdk.io import get_fs
+    from fsspec.implementations.local import LocalFileSystem
+
+    if protocol in LOCAL_SCHEMES:
+        return LocalFileSystem()
+    if protocol not in S3_SCHEMES:
+        return get_fs(protocol, conn_id)
+    # The amazon provider hands these to botocore's Config: each request waits at most `timeout`
+    # to connect and `timeout` for each read, and is tried `attempts` times in all.
+    bounds = {
+        "connect_timeout": timeout,
+        "read_timeout": timeout,
+        "retries": {"total_max_attempts": attempts, "mode": "standard"},
+    }
+    fs = get_fs(protocol, conn_id, storage_options=bounds)
+    fs.retries = 1  # s3fs retries timeouts itself too, `retries` times over botocore's attempts
+    return fs
+
+
 class DbtApiStore:
     """Stores and fetches dbt artifacts, one folder per try of a task."""
 
-    def __init__(self, root: str) -> None:
-        self.root = ObjectStoragePath(_as_url(root))
+    def __init__(self, root: str, conn_id: str | None = None, timeout: float = 10, attempts: int = 3) -> None:
+        url = _as_url(root)
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            # ObjectStoragePath would take `name@` for a connection id; here a URL never carries
+            # anything but a location, so it is safe to log. (The part before @ is not echoed.)
+            raise ValueError(
+                f"the dbt API URL {parts.scheme}://...@{parts.netloc.rpartition('@')[2]}{parts.path} holds a user "
+                "part; put the credentials in an Airflow connection and name it in DATACOVES__DBT_API_CONN_ID"
+            )
+        self.url = url.rstrip("/")  # holds no credentials: say it in logs and messages
+        self.conn_id = conn_id
+        self.protocol = parts.scheme
+        self.local = self.protocol in LOCAL_SCHEMES
+        # The filesystem's own path of the root: /abs/path locally, bucket/prefix on object storage.
+        self.base = (unquote(parts.path) if self.local else parts.netloc + parts.path).rstrip("/")
+        self.timeout, self.attempts = timeout, attempts
+
+    def __repr__(self) -> str:
+        return f"DbtApiStore({self.url})"
+
+    @cached_property
+    def fs(self) -> AbstractFileSystem:
+        return filesystem(self.protocol, self.conn_id, self.timeout, self.attempts)
+
+    # --- paths: ObjectStoragePath for callers that browse the store ---------------------------
+
+    @property
+    def root(self) -> ObjectStoragePath:
+        return ObjectStoragePath(self.url, conn_id=self.conn_id)
 
     def task_path(self, key: TaskKey) -> ObjectStoragePath:
         return self.root.joinpath(*key.parts())
@@ -85,41 +153,54 @@ class DbtApiStore:
     def try_path(self, key: TaskKey, try_number: int) -> ObjectStoragePath:
         return self.task_path(key) / f"try-{try_number}"
 
+    def _task(self, key: TaskKey) -> str:
+        return posixpath.join(self.base, *key.parts())
+
+    def _try(self, key: TaskKey, try_number: int) -> str:
+        return posixpath.join(self._task(key), f"try-{try_number}")
+
+    @contextmanager
+    def _calls(self, doing: str, advice: str = "") -> Iterator[None]:
+        """Turn any failure of the filesystem into a StoreError that names the store and the cause."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as error:
+            raise StoreError(
+                f"{doing} in the dbt API at {self.url}: {type(error).__name__}: {error}{advice}"
+            ) from error
+
+    def _names(self, path: str) -> list[str]:
+        """The names in a folder, as the store is now (not as a listing cached earlier)."""
+        # s3fs keeps listings for the life of the filesystem; another process may have written since.
+        self.fs.invalidate_cache(path)
+        try:
+            return [posixpath.basename(child.rstrip("/")) for child in self.fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    # --- writing ----------------------------------------------------------------------------
+
     def upload(self, key: TaskKey, try_number: int, files: Iterable[Path]) -> list[str]:
         """Store the files that exist (atomically, one by one, run_results.json last); return the names stored."""
-        target = self.try_path(key, try_number)
+        target = self._try(key, try_number)
         stored = []
-        try:
+        advice = (
+            ". Make DATACOVES__DBT_API_URL point at a writable location with free space; what earlier "
+            "tries stored is untouched."
+        )
+        with self._calls(f"Try {try_number} could not store its dbt artifacts", advice):
             for file in sorted(files, key=lambda file: file.name == RESULTS):
                 if not file.is_file():
                     continue
-                target.mkdir(parents=True, exist_ok=True)
-                tmp = target / f".{file.name}.{uuid.uuid4().hex}.tmp"
-                tmp.write_bytes(file.read_bytes())
-                tmp.rename(target / file.name)
+                if self.local:
+                    self.fs.makedirs(target, exist_ok=True)  # object storage has no folders to make
+                tmp = posixpath.join(target, f".{file.name}.{uuid.uuid4().hex}.tmp")
+                self.fs.pipe_file(tmp, file.read_bytes())
+                self.fs.mv(tmp, posixpath.join(target, file.name))
                 stored.append(file.name)
-        except OSError as error:
-            raise StoreError(
-                f"Try {try_number} could not store its dbt artifacts in the dbt API at {self.root}: {error}. "
-                "Make DATACOVES__DBT_API_URL point at a writable location with free space; what earlier "
-                "tries stored is untouched."
-            ) from error
         return stored
-
-    def tries(self, key: TaskKey) -> list[int]:
-        """The try numbers that stored anything, oldest first."""
-        path = self.task_path(key)
-        if not path.exists():
-            return []
-        numbers = (TRY_DIR.match(child.name) for child in path.iterdir())
-        return sorted(int(match.group(1)) for match in numbers if match)
-
-    def latest_try_with(self, key: TaskKey, name: str, before: int) -> int | None:
-        """The newest try before `before` that stored `name`, or None."""
-        for try_number in reversed(self.tries(key)):
-            if try_number < before and (self.try_path(key, try_number) / name).exists():
-                return try_number
-        return None
 
     def remove_partial_uploads(self, key: TaskKey, before: int) -> list[str]:
         """Remove the temporary files of earlier tries (killed while uploading); return their paths.
@@ -128,41 +209,80 @@ class DbtApiStore:
         are over (Airflow runs one try of a task instance at a time).
         """
         removed = []
-        for try_number in self.tries(key):
-            if try_number >= before:
-                continue
-            for child in self.try_path(key, try_number).iterdir():
-                if PARTIAL.match(child.name):
-                    child.unlink(missing_ok=True)
-                    removed.append(str(child))
+        with self._calls("Could not remove the temporary files of killed uploads"):
+            for try_number in self.tries(key):
+                if try_number >= before:
+                    continue
+                folder = self._try(key, try_number)
+                for name in self._names(folder):
+                    if PARTIAL.match(name):
+                        path = posixpath.join(folder, name)
+                        self.fs.rm_file(path)
+                        removed.append(path)
         return removed
 
+    # --- reading ----------------------------------------------------------------------------
+
+    def tries(self, key: TaskKey) -> list[int]:
+        """The try numbers that stored anything, oldest first."""
+        with self._calls("Could not list the tries"):
+            numbers = (TRY_DIR.match(name) for name in self._names(self._task(key)))
+            return sorted(int(match.group(1)) for match in numbers if match)
+
+    def latest_try_with(self, key: TaskKey, name: str, before: int) -> int | None:
+        """The newest try before `before` that stored `name`, or None."""
+        for try_number in reversed(self.tries(key)):
+            if try_number < before and name in self._names(self._try(key, try_number)):
+                return try_number
+        return None
+
     def read_bytes(self, key: TaskKey, try_number: int, name: str) -> bytes:
-        return (self.try_path(key, try_number) / name).read_bytes()
+        with self._calls(f"Could not read {name} of try {try_number}"):
+            return self.fs.cat_file(posixpath.join(self._try(key, try_number), name))
 
     def download(self, key: TaskKey, before: int, names: Iterable[str], dest: Path) -> tuple[int | None, list[str]]:
         """Copy `names` from the newest earlier try that has them into `dest`.
 
         Returns that try's number (None when there is none) and the names copied.
         `run_results.json` picks the try; the other files come from that same try, so a
-        download never mixes one try's results with another try's manifest.
+        download never mixes one try's results with another try's manifest. Every file is read
+        before any is written, so a store that fails half-way leaves `dest` as it was.
         """
         names = list(names)
         if not names:
             return None, []
         self.remove_partial_uploads(key, before)
         anchor = RESULTS if RESULTS in names else names[0]
-        try_number = self.latest_try_with(key, anchor, before)
-        if try_number is None:
-            return None, []
+        with self._calls("Could not read the earlier tries' dbt artifacts"):
+            try_number = self.latest_try_with(key, anchor, before)
+            if try_number is None:
+                return None, []
+            present = set(self._names(self._try(key, try_number)))
+            contents = {name: self.read_bytes(key, try_number, name) for name in names if name in present}
         dest.mkdir(parents=True, exist_ok=True)
-        copied = []
-        for name in names:
-            source = self.try_path(key, try_number) / name
-            if source.exists():
-                (dest / name).write_bytes(source.read_bytes())
-                copied.append(name)
-        return try_number, copied
+        for name, content in contents.items():
+            (dest / name).write_bytes(content)
+        return try_number, list(contents)
+
+
+def local_store_warning(store: DbtApiStore, executors: Iterable[str]) -> str | None:
+    """A warning when the store is a folder of this machine but an executor may run a retry on another.
+
+    `executors` are the names in Airflow's `[core] executor` (a class name, a dotted path, or
+    `alias:path`).
+    """
+    if not store.local:
+        return None
+    remote = [name for name in executors if name.rpartition(":")[2].rpartition(".")[2] not in LOCAL_EXECUTORS]
+    if not remote:
+        return None
+    return (
+        f"The dbt API store {store.url} is a folder on this machine, but Airflow runs tasks with "
+        f"{', '.join(remote)}, where a retry may run on another worker: there it cannot see this try's "
+        "results and builds everything again (unless every worker mounts this folder). Point "
+        "DATACOVES__DBT_API_URL at object storage (s3://bucket/prefix, gs://bucket/prefix or "
+        "abfs://container/prefix) and DATACOVES__DBT_API_CONN_ID at its Airflow connection; see README.md, Deploy."
+    )
 
 
 def resolve_expected_files(expected: object, logs_dir: Path | None) -> list[str]:

@@ -12,6 +12,9 @@ One try, in order:
 7. a summary of what dbt did (orchestrate.dbt_results), in the log and as the XCom;
 8. on success and on failure, this try's artifacts to the dbt API, run_results.json last.
 
+The dbt API never decides a try's state: a store that cannot be read gives a full build, one that
+cannot be written leaves the state to dbt, each with a warning naming the store and the cause.
+
 `@task.datacoves_dbt` (orchestrate.decorators.datacoves_dbt) is this operator with the command
 returned by a function instead of given as `bash_command`.
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrate import assets, config, scratch
-from orchestrate.dbt_api import RESULTS, DbtApiStore, TaskKey
+from orchestrate.dbt_api import RESULTS, DbtApiStore, StoreError, TaskKey, local_store_warning
 from orchestrate.dbt_project import DbtProject
 from orchestrate.dbt_results import (
     NodeResult,
@@ -299,7 +302,12 @@ class DatacovesDbtOperator(DatacovesBashOperator):
             map_index=ti.map_index if ti.map_index is not None else -1,
         )
         key.parts()  # a bad upload_tag fails here, before dbt runs
-        return DbtApiStore(config.dbt_api_url()), key
+        store = DbtApiStore(
+            config.dbt_api_url(), config.dbt_api_conn_id(), config.dbt_api_timeout(), config.dbt_api_attempts()
+        )
+        if warning := local_store_warning(store, config.executors()):
+            self.log.warning(warning)
+        return store, key
 
     def _download(self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path) -> list[NodeResult] | None:
         """Fetch the newest earlier try's files; return its results if a retry can use them.
@@ -312,9 +320,17 @@ class DatacovesDbtOperator(DatacovesBashOperator):
             *(["sources.json"] if self.download_sources_json else []),
             *self.download_additional_files,
         ]
-        source_try, got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
+        try:
+            source_try, got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
+            if self.download_static_artifacts:
+                store.download(key, before=try_number, names=STATIC_FILES, dest=workdir / "target")
+        except StoreError as error:
+            # A retry must never hang or fail on the store: without the earlier results it builds everything.
+            for name in names:
+                (workdir / "logs" / name).unlink(missing_ok=True)
+            self.log.warning("Try %s: %s; so this try builds everything", try_number, error)
+            return None
         if self.download_static_artifacts:
-            store.download(key, before=try_number, names=STATIC_FILES, dest=workdir / "target")
             partial_parse = workdir / "target" / "partial_parse.msgpack"
             if partial_parse.is_file() and not parse_is_for(partial_parse.read_bytes(), workdir):
                 # dbt keeps absolute paths in it: another try's paths would send dbt to files that
@@ -353,13 +369,24 @@ class DatacovesDbtOperator(DatacovesBashOperator):
     def _upload(
         self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path, report: dict[str, Any] | None
     ) -> None:
-        stored = store.upload(key, try_number, self._artifacts(workdir, report))
+        """Store this try's artifacts. dbt's outcome decides the try's state, so a store that fails is a warning:
+        a later try of this task in this run then starts from an earlier try's results, or builds everything.
+        """
+        try:
+            stored = store.upload(key, try_number, self._artifacts(workdir, report))
+        except StoreError as error:
+            self.log.warning(
+                "%s A later try of this task in this DAG run will start from an earlier try's results, or build "
+                "everything.",
+                error,
+            )
+            return
         self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
 
     def _upload_after_failure(
         self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path, report: dict[str, Any] | None
     ) -> None:
-        """Store what the failed try left; a store error must not hide the dbt error."""
+        """Store what the failed try left; nothing here may hide the dbt error."""
         try:
             self._upload(store, key, try_number, workdir, report)
         except Exception:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrate import config
 from orchestrate.dbt_api import DbtApiStore, StoreError, TaskKey, resolve_expected_files
 from orchestrate.errors import ArgumentError, DbtTaskError
 
@@ -178,3 +179,21 @@ def test_a_store_that_cannot_be_written_fails_clearly_and_keeps_what_it_holds(st
         store.upload(KEY, 2, [target / "run_results.json"])
 
     assert store.read_bytes(KEY, 1, "run_results.json") == b'{"results": [], "try": 1}'
+
+
+def test_a_url_with_a_user_part_is_refused_without_echoing_it():
+    with pytest.raises(ValueError, match="DATACOVES__DBT_API_CONN_ID") as error:
+        DbtApiStore("s3://AKIAEXAMPLE:s3cr3t@bucket/dbt_api")
+
+    assert "s3cr3t" not in str(error.value)
+    assert "AKIAEXAMPLE" not in str(error.value)
+    assert "bucket/dbt_api" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["DATACOVES__DBT_API_TIMEOUT", "DATACOVES__DBT_API_ATTEMPTS"])
+@pytest.mark.parametrize("value", ["0", "-1", "ten"])
+def test_store_bounds_must_be_positive_numbers(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValueError, match=f"{name} must be .* greater than 0, got '{value}'"):
+        config.dbt_api_timeout() if name.endswith("TIMEOUT") else config.dbt_api_attempts()
