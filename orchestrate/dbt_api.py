@@ -14,10 +14,12 @@ the earlier tries of the same task, while a new DAG run, another task or another
 The root is a local path or file:// URL, or an object-storage URL (s3://, gs://, abfs://, ...)
 whose filesystem Airflow's provider for it supplies (`airflow.sdk.io.get_fs`, the one behind
 ObjectStoragePath), with the credentials of the Airflow connection `DATACOVES__DBT_API_CONN_ID`.
-The URL itself never holds credentials, so it can be logged. On S3, every request has a bound:
-`DATACOVES__DBT_API_TIMEOUT` seconds to connect and to wait for an answer, and
-`DATACOVES__DBT_API_ATTEMPTS` attempts; any failure comes out as a StoreError naming the store
-and the cause.
+The URL itself never holds credentials, so it can be logged. On object storage every call is
+bounded: each request may wait `DATACOVES__DBT_API_TIMEOUT` seconds to connect and as long for
+each answer (S3), it is tried `DATACOVES__DBT_API_ATTEMPTS` times at most (S3), and a call still
+going after attempts x 2 x timeout is cancelled (any object storage: this also ends a request
+that waits forever, such as an S3 upload waiting for its "100 Continue"). Any failure comes out
+as a StoreError naming the store and the cause.
 
 Every file is written under a temporary name and then renamed, so a try that is killed mid-write
 never leaves a torn file for a later try to read (on object storage, each write and copy is
@@ -36,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import ObjectStoragePath
@@ -133,6 +135,7 @@ class DbtApiStore:
         # The filesystem's own path of the root: /abs/path locally, bucket/prefix on object storage.
         self.base = (unquote(parts.path) if self.local else parts.netloc + parts.path).rstrip("/")
         self.timeout, self.attempts = timeout, attempts
+        self.deadline = attempts * 2 * timeout  # seconds a call to object storage may take in all
 
     def __repr__(self) -> str:
         return f"DbtApiStore({self.url})"
@@ -167,18 +170,32 @@ class DbtApiStore:
         except StoreError:
             raise
         except Exception as error:
+            detail = str(error) or f"no answer within {self.deadline:g} s"  # FSTimeoutError says nothing
             raise StoreError(
-                f"{doing} in the dbt API at {self.url}: {type(error).__name__}: {error}{advice}"
+                f"{doing} in the dbt API at {self.url}: {type(error).__name__}: {detail}{advice}"
             ) from error
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the filesystem; on object storage (an async filesystem), cancelled after the deadline."""
+        if getattr(self.fs, "async_impl", False):
+            kwargs["timeout"] = self.deadline  # fsspec's: the call raises FSTimeoutError after it
+        return getattr(self.fs, method)(*args, **kwargs)
 
     def _names(self, path: str) -> list[str]:
         """The names in a folder, as the store is now (not as a listing cached earlier)."""
         # s3fs keeps listings for the life of the filesystem; another process may have written since.
         self.fs.invalidate_cache(path)
         try:
-            return [posixpath.basename(child.rstrip("/")) for child in self.fs.ls(path, detail=False)]
+            return [posixpath.basename(child.rstrip("/")) for child in self._call("ls", path, detail=False)]
         except FileNotFoundError:
             return []
+
+    def _rename(self, source: str, target: str) -> None:
+        if self.local:
+            self.fs.mv(source, target)  # os.rename: atomic
+        else:
+            self._call("copy", source, target)  # one copy on the server: the target appears whole, or not
+            self._call("rm_file", source)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -197,8 +214,8 @@ class DbtApiStore:
                 if self.local:
                     self.fs.makedirs(target, exist_ok=True)  # object storage has no folders to make
                 tmp = posixpath.join(target, f".{file.name}.{uuid.uuid4().hex}.tmp")
-                self.fs.pipe_file(tmp, file.read_bytes())
-                self.fs.mv(tmp, posixpath.join(target, file.name))
+                self._call("pipe_file", tmp, file.read_bytes())
+                self._rename(tmp, posixpath.join(target, file.name))
                 stored.append(file.name)
         return stored
 
@@ -217,7 +234,7 @@ class DbtApiStore:
                 for name in self._names(folder):
                     if PARTIAL.match(name):
                         path = posixpath.join(folder, name)
-                        self.fs.rm_file(path)
+                        self._call("rm_file", path)
                         removed.append(path)
         return removed
 
@@ -238,7 +255,7 @@ class DbtApiStore:
 
     def read_bytes(self, key: TaskKey, try_number: int, name: str) -> bytes:
         with self._calls(f"Could not read {name} of try {try_number}"):
-            return self.fs.cat_file(posixpath.join(self._try(key, try_number), name))
+            return self._call("cat_file", posixpath.join(self._try(key, try_number), name))
 
     def download(self, key: TaskKey, before: int, names: Iterable[str], dest: Path) -> tuple[int | None, list[str]]:
         """Copy `names` from the newest earlier try that has them into `dest`.

@@ -19,6 +19,12 @@ RESULTS = "run_results.json"
 WRITES_MANIFEST = "mkdir -p target && echo {} > target/manifest.json"
 
 
+def dbt_task(command: str) -> DatacovesDbtOperator:
+    return DatacovesDbtOperator(
+        task_id="dbt_build", connection_id="warehouse", bash_command=command, dbt_api_enabled=True
+    )
+
+
 @pytest.fixture
 def broken_store(tmp_path, monkeypatch) -> str:
     """DATACOVES__DBT_API_URL at a folder that cannot exist: a regular file sits where its parent would be."""
@@ -53,9 +59,7 @@ def test_a_retry_that_cannot_read_the_store_builds_everything_and_says_why(run_t
 
 
 def test_a_try_whose_dbt_succeeded_stays_green_when_the_store_cannot_be_written(run_try, broken_store, capsys):
-    task = DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command=WRITES_MANIFEST, dbt_api_enabled=True
-    )
+    task = dbt_task(WRITES_MANIFEST)
 
     report = run_try(task)
 
@@ -67,7 +71,10 @@ def test_a_try_whose_dbt_succeeded_stays_green_when_the_store_cannot_be_written(
 
 def test_a_try_whose_dbt_failed_fails_with_dbts_error_when_the_store_cannot_be_written(run_try, broken_store, capsys):
     task = DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command=f"{WRITES_MANIFEST} && exit 3", dbt_api_enabled=True
+        task_id="dbt_build",
+        connection_id="warehouse",
+        bash_command=f"{WRITES_MANIFEST} && exit 3",
+        dbt_api_enabled=True,
     )
 
     with pytest.raises(AirflowException, match="exit code 3"):
@@ -88,7 +95,9 @@ def test_a_try_whose_dbt_failed_fails_with_dbts_error_when_the_store_cannot_be_w
 )
 def test_a_local_store_under_an_executor_of_many_machines_is_named_at_try_start(run_try, monkeypatch, capsys, executor):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
-    task = DatacovesDbtOperator(task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True)
+    task = DatacovesDbtOperator(
+        task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True
+    )
 
     run_try(task)
 
@@ -101,7 +110,9 @@ def test_a_local_store_under_an_executor_of_many_machines_is_named_at_try_start(
 @pytest.mark.parametrize("executor", ["LocalExecutor", "airflow.executors.local_executor.LocalExecutor"])
 def test_a_local_store_under_the_local_executor_is_not_warned_about(run_try, monkeypatch, capsys, executor):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
-    task = DatacovesDbtOperator(task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True)
+    task = DatacovesDbtOperator(
+        task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True
+    )
 
     run_try(task)
 
