@@ -128,11 +128,19 @@ class Component:
     # SIGTERM the leader only: a Celery worker stops its pool itself (a signal to the whole group
     # would kill the pool's processes under it first).
     leader_only: bool = False
+    log_start: int = 0  # where this process's output begins in `log` (a restart appends to it)
+
+    def output(self) -> str:
+        """What this process has written so far."""
+        with self.log.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
 
 def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_only: bool = False) -> Component:
     """Start `airflow <args>` in a new session (so its whole process group can be signalled)."""
     log = logs / f"{name}.log"
+    log_start = log.stat().st_size if log.exists() else 0
     with log.open("ab") as output:
         process = subprocess.Popen(
             [str(AIRFLOW), *args],
@@ -143,7 +151,7 @@ def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_on
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Component(name, args, env, process, log, leader_only)
+    return Component(name, args, env, process, log, leader_only, log_start)
 
 
 def migrate(env: dict[str, str], logs: Path) -> None:

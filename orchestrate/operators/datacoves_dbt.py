@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -320,6 +321,7 @@ class DatacovesDbtOperator(DatacovesBashOperator):
             *(["sources.json"] if self.download_sources_json else []),
             *self.download_additional_files,
         ]
+        began = time.monotonic()
         try:
             source_try, got = store.download(key, before=try_number, names=names, dest=workdir / "logs")
             if self.download_static_artifacts:
@@ -340,7 +342,13 @@ class DatacovesDbtOperator(DatacovesBashOperator):
         if not got:
             self.log.info("Try %s: no earlier try of this task stored results", try_number)
             return None
-        self.log.info("Try %s: downloaded %s from try %s into logs/", try_number, got, source_try)
+        self.log.info(
+            "Try %s: downloaded %s from try %s into logs/ (%.2f s)",
+            try_number,
+            got,
+            source_try,
+            time.monotonic() - began,
+        )
         if "run_results.json" not in got:
             return None
         run_results = workdir / "logs" / "run_results.json"
@@ -372,6 +380,7 @@ class DatacovesDbtOperator(DatacovesBashOperator):
         """Store this try's artifacts. dbt's outcome decides the try's state, so a store that fails is a warning:
         a later try of this task in this run then starts from an earlier try's results, or builds everything.
         """
+        began = time.monotonic()
         try:
             stored = store.upload(key, try_number, self._artifacts(workdir, report))
         except StoreError as error:
@@ -381,7 +390,9 @@ class DatacovesDbtOperator(DatacovesBashOperator):
                 error,
             )
             return
-        self.log.info("Try %s: stored %s in the dbt API", try_number, stored or "nothing")
+        self.log.info(
+            "Try %s: stored %s in the dbt API (%.2f s)", try_number, stored or "nothing", time.monotonic() - began
+        )
 
     def _upload_after_failure(
         self, store: DbtApiStore, key: TaskKey, try_number: int, workdir: Path, report: dict[str, Any] | None

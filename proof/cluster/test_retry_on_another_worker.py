@@ -10,30 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrate.dbt_api import TaskKey
-from orchestrate.dbt_results import descendants, node_results
+from orchestrate.dbt_results import descendants
 
 pytestmark = pytest.mark.cluster
 
-DAG_ID = "retry_dbt_failures"  # dags/retry_dbt_failures.py, unchanged
+DAG_ID = "retry_dbt_failures"  # dags/retry_dbt_failures.py, unchanged; conftest.py `example_run` runs it
 TASK_ID = "dbt_build"
-RUN_TIMEOUT = 240  # a bound, not an expectation: the run takes about a minute on 2 busy cores
-
-
-@pytest.fixture(scope="module")
-def example_run(airflow_cluster):
-    """One run of the example DAG; its tries as the REST API reports them, and as the store holds them."""
-    run_id = airflow_cluster.trigger(DAG_ID)
-    state = airflow_cluster.wait(DAG_ID, run_id, timeout=RUN_TIMEOUT)
-    key = TaskKey(DAG_ID, run_id, TASK_ID)
-    store = airflow_cluster.store
-    stored = {n: node_results(store.read_bytes(key, n, "run_results.json")) for n in store.tries(key)}
-    manifest = store.read_bytes(key, max(stored), "manifest.json") if stored else b""
-    return run_id, state, airflow_cluster.tries(DAG_ID, run_id, TASK_ID), stored, manifest
 
 
 def test_try_1_fails_on_one_worker_and_the_retry_succeeds_on_the_other(example_run):
-    _, state, tries, _, _ = example_run
+    state, tries = example_run.state, example_run.tries
 
     assert state == "success"
     assert {n: (t.state, t.hostname) for n, t in tries.items()} == {
@@ -43,7 +29,7 @@ def test_try_1_fails_on_one_worker_and_the_retry_succeeds_on_the_other(example_r
 
 
 def test_the_retry_reruns_exactly_the_failed_subtree_of_try_1(example_run, airflow_cluster):
-    _, _, _, stored, manifest = example_run
+    stored, manifest = example_run.stored, example_run.manifest
     errored = {r.unique_id for r in stored[1] if r.status == "error"}
 
     assert errored == {f"model.shop.{airflow_cluster.forced_failure}"}
@@ -52,7 +38,7 @@ def test_the_retry_reruns_exactly_the_failed_subtree_of_try_1(example_run, airfl
 
 
 def test_the_retry_starts_from_what_s3_holds_and_nothing_on_the_first_workers_disk(example_run, airflow_cluster):
-    run_id = example_run[0]
+    run_id = example_run.run_id
 
     log = "\n".join(airflow_cluster.wait_for_task_log(DAG_ID, run_id, TASK_ID, 2, "into logs/"))
 
@@ -63,7 +49,7 @@ def test_the_retry_starts_from_what_s3_holds_and_nothing_on_the_first_workers_di
 
 
 def test_the_warehouse_holds_every_row_after_the_retry(example_run, airflow_cluster):
-    run_id = example_run[0]
+    run_id = example_run.run_id
     warehouse = airflow_cluster.warehouse
 
     orders = warehouse.query(f'select count(*) from "{run_id}".orders')[0][0]

@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 
 import pytest
 
 from orchestrate.dbt_api import PARTIAL, DbtApiStore, StoreError, TaskKey
-from proof.cluster.conftest import STORE_CONN_ID, aws_connection
+from proof.cluster.conftest import STORE_CONN_ID, bounded
 
 pytestmark = pytest.mark.cluster
 
 KEY = TaskKey("dag", "manual__1", "dbt_build")
-KILL_TRIALS = 6
-SIZE = 16 * 2**20  # big enough that a copy on the server takes a while
-BOUNDED = 60  # seconds: a store call still going after this is hanging, whatever its bounds
+RESULTS = "run_results.json"
+KILL_TRIALS = 5
+SIZE = 4 * 2**20  # big enough that a copy on the server takes a while
+BOUNDED = 60  # seconds to wait for a process that writes to the store
 # Uploads two versions of two files, over and over, to the store under the prefix it is given.
 UPLOADER = textwrap.dedent(
     """
@@ -79,14 +78,13 @@ def test_a_try_another_process_stored_is_seen_though_this_process_listed_before(
     store.upload(KEY, 1, artifacts(tmp_path / "one", **{"run_results.json": '{"try": 1}'}))
     assert store.tries(KEY) == [1]  # s3fs now holds this listing
 
-    writer = f"""
-from pathlib import Path
-from orchestrate.dbt_api import DbtApiStore, TaskKey
-Path("{tmp_path}/two").mkdir()
-Path("{tmp_path}/two/run_results.json").write_text('{{"try": 2}}')
-DbtApiStore("{store.url}", "{STORE_CONN_ID}").upload(TaskKey(*{list(KEY.parts())}), 2, [Path("{tmp_path}/two/run_results.json")])
-"""
-    subprocess.run([sys.executable, "-c", writer], check=True, timeout=BOUNDED)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / RESULTS).write_text('{"try": 2}')
+    writer = "import sys; from pathlib import Path; from orchestrate.dbt_api import DbtApiStore, TaskKey; " + (
+        "DbtApiStore(sys.argv[1], sys.argv[2]).upload(TaskKey(*sys.argv[3:6]), 2, [Path(sys.argv[6])])"
+    )
+    args = [store.url, STORE_CONN_ID, *KEY.parts(), str(tmp_path / "two" / RESULTS)]
+    subprocess.run([sys.executable, "-c", writer, *args], check=True, timeout=BOUNDED)
 
     assert store.tries(KEY) == [1, 2]
     assert store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")[0] == 2
@@ -122,6 +120,7 @@ def test_a_killed_upload_never_leaves_a_torn_file_and_the_next_download_removes_
         while not temporary_files():  # the moment of the fault: a file is written, not yet renamed
             assert uploader.poll() is None, f"trial {trial}: the uploader exited ({uploader.returncode})"
             assert time.monotonic() < deadline, f"trial {trial}: no write seen within {BOUNDED} s"
+            time.sleep(0.005)  # moto serves the uploader from a thread of this process: leave it the GIL
         uploader.send_signal(signal.SIGKILL)
         assert uploader.wait(timeout=30) == -signal.SIGKILL
 
@@ -137,66 +136,7 @@ def test_a_killed_upload_never_leaves_a_torn_file_and_the_next_download_removes_
     assert mid_write >= KILL_TRIALS // 2, f"only {mid_write} of {KILL_TRIALS} kills left a temporary file"
 
 
-# --- a store that is down, or never answers ------------------------------------------------------
-
-
-@pytest.fixture
-def dead_endpoint(monkeypatch) -> str:
-    """The `dead_store` connection: an S3 endpoint on a loopback port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: connections to it are refused
-    monkeypatch.setenv("AIRFLOW_CONN_DEAD_STORE", aws_connection(f"http://127.0.0.1:{port}", "unused"))
-    return "dead_store"
-
-
-class SilentServer:
-    """A TCP server on loopback that accepts every connection and never answers: a stalled store."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.accepted.append(self.sock.accept()[0])
-            except OSError:  # closed
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def silent_endpoint(monkeypatch):
-    """The `silent_store` connection, to a SilentServer."""
-    server = SilentServer()
-    monkeypatch.setenv("AIRFLOW_CONN_SILENT_STORE", aws_connection(f"http://127.0.0.1:{server.port}", "unused"))
-    yield "silent_store", server
-    server.close()
-
-
-def bounded(call):
-    """Run `call` in a thread; return what it raised, failing if it is still going after BOUNDED s."""
-    outcome: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            call()
-            outcome.append(None)
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            outcome.append(error)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(BOUNDED)
-    assert not thread.is_alive(), f"the store call was still going after {BOUNDED} s"
-    return outcome[0]
+# --- a store that is down, or never answers (conftest.py: dead_endpoint, silent_endpoint) --------
 
 
 def test_a_store_that_is_down_fails_at_once_naming_the_store_and_the_cause(dead_endpoint, tmp_path):
