@@ -572,12 +572,11 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
         warehouse = postgres_connection(postgres, "warehouse", "dbt", WAREHOUSE_CANARY)
         env = airflow_environment(root, api_port, log_server_port, cluster.metadata, s3_server, warehouse)
         raw_load = start_raw_load(cluster.warehouse, root, env)
-        # The API server is the slowest to be ready, and it reads the metadata DB only once asked:
-        # it starts while the DB is migrated.
+
+        migrate(env, logs)  # before any component: the API server refuses an unmigrated DB
+        cluster.mark("migrated")
         api = ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
         cluster.components.append(start("api-server", api, env, logs))
-        migrate(env, logs)
-        cluster.mark("migrated")
         scheduler_env = {
             **env,
             "AIRFLOW__CORE__EXECUTOR": "proof.cluster.try_routing_executor.TryRoutingCeleryExecutor",
@@ -665,7 +664,12 @@ def example_run(airflow_cluster, dag_runs) -> ExampleRun:
     (run_id,) = dag_runs[dag_id]
     state = airflow_cluster.wait(dag_id, run_id, timeout=RUN_TIMEOUT)
     stored, manifest = airflow_cluster.stored(TaskKey(dag_id, run_id, task_id))
-    return ExampleRun(run_id, state, airflow_cluster.tries(dag_id, run_id, task_id), stored, manifest)
+    tries = airflow_cluster.tries(dag_id, run_id, task_id)
+    if TIMINGS:  # what each try spent on the store, as its log says
+        for number in tries:
+            log = airflow_cluster.wait_for_task_log(dag_id, run_id, task_id, number, "in the dbt API (")
+            print(f"\ntry {number}: " + "; ".join(e for e in log if re.search(r"(dbt API|into logs/) \(", e)))
+    return ExampleRun(run_id, state, tries, stored, manifest)
 
 
 # --- tries of the operator, without Airflow's task runner ---------------------------------------

@@ -90,7 +90,10 @@ def test_a_retry_that_cannot_reach_the_store_builds_everything_says_why_stays_gr
 def test_a_failed_try_that_cannot_reach_the_store_fails_with_dbts_error(unreachable, stored_try_1, run_try, capsys):
     store, _, _ = stored_try_1
     task = DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command=f"{WRITES_MANIFEST} && exit 3", dbt_api_enabled=True
+        task_id="dbt_build",
+        connection_id="warehouse",
+        bash_command=f"{WRITES_MANIFEST} && exit 3",
+        dbt_api_enabled=True,
     )
 
     outcome = bounded(lambda: run_try(task, try_number=2))
