@@ -40,7 +40,7 @@ def upload_under_way(s3_server, prefix: str) -> str:
     uploads = client.list_multipart_uploads(Bucket=s3_server.bucket, Prefix=prefix).get("Uploads", [])
     if any(BALLAST in upload["Key"] for upload in uploads):
         return "multipart upload"
-    names = [key.rpartition("/")[2] for key in s3_server.keys(prefix)]
+    names = [key.rpartition("/")[2] for key in s3_server.object_keys(prefix)]
     return "temporary object" if any(PARTIAL.match(n) and n.startswith(f".{BALLAST}.") for n in names) else ""
 
 
@@ -62,7 +62,8 @@ def lost_run(airflow_cluster, s3_server) -> LostRun:
 def test_the_try_on_the_lost_worker_fails_and_the_next_one_completes_on_the_other(lost_run, airflow_cluster):
     tries = airflow_cluster.tries(DAG_ID, lost_run.run_id, TASK_ID)
 
-    assert lost_run.killed and lost_run.mid_upload
+    assert lost_run.killed
+    assert lost_run.mid_upload
     assert lost_run.state == "success"
     assert {n: (t.state, t.hostname) for n, t in tries.items()} == {
         1: ("failed", "worker-1"),
@@ -75,7 +76,7 @@ def test_the_killed_upload_left_no_results_and_no_torn_or_temporary_file(lost_ru
     key = TaskKey(DAG_ID, lost_run.run_id, TASK_ID)
     store = airflow_cluster.store
     prefix = f"dbt_api/{DAG_ID}/{lost_run.run_id}/{TASK_ID}/"
-    names = [k.removeprefix(prefix) for k in s3_server.keys(prefix)]
+    names = [k.removeprefix(prefix) for k in s3_server.object_keys(prefix)]
 
     assert store.latest_try_with(key, "run_results.json", before=3) == 1  # try 2 stored no results
     assert [n for n in names if PARTIAL.match(n.rpartition("/")[2])] == []  # try 3 removed what it left

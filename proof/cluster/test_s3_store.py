@@ -66,7 +66,7 @@ def test_a_trys_files_round_trip_through_s3_under_the_stores_key(store, s3_serve
     assert got == (1, ["run_results.json", "manifest.json"])
     assert (tmp_path / "logs" / "run_results.json").read_text() == '{"try": 1}'
     prefix = f"{store.base.partition('/')[2]}/dag/manual__1/dbt_build/try-1/"
-    assert sorted(s3_server.keys(prefix)) == [f"{prefix}manifest.json", f"{prefix}run_results.json"]
+    assert sorted(s3_server.object_keys(prefix)) == [f"{prefix}manifest.json", f"{prefix}run_results.json"]
 
 
 def test_the_stores_url_and_messages_hold_no_credentials(store):
@@ -111,7 +111,7 @@ def test_a_killed_upload_never_leaves_a_torn_file_and_the_next_download_removes_
     prefix = f"{store.base.partition('/')[2]}/dag/manual__1/dbt_build/try-1/"
 
     def temporary_files() -> list[str]:
-        return [key for key in s3_server.keys(prefix) if PARTIAL.match(key.rpartition("/")[2])]
+        return [key for key in s3_server.object_keys(prefix) if PARTIAL.match(key.rpartition("/")[2])]
 
     mid_write = 0
     for trial in range(KILL_TRIALS):
@@ -127,7 +127,7 @@ def test_a_killed_upload_never_leaves_a_torn_file_and_the_next_download_removes_
         mid_write += bool(temporary_files())
         client = s3_server.client()
         for name, complete in contents.items():
-            if f"{prefix}{name}" in s3_server.keys(prefix):
+            if f"{prefix}{name}" in s3_server.object_keys(prefix):
                 body = client.get_object(Bucket=s3_server.bucket, Key=f"{prefix}{name}")["Body"].read()
                 assert body in complete, f"trial {trial}: {name} is torn"
         store.download(KEY, before=2, names=["run_results.json"], dest=tmp_path / "logs")

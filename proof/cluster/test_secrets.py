@@ -51,7 +51,9 @@ def test_no_canary_reaches_logs_the_store_the_metadata_db_or_the_api(example_run
         ]
     )
     client = s3_server.client()
-    objects = {key: client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read() for key in s3_server.keys()}
+    objects = {
+        key: client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read() for key in s3_server.object_keys()
+    }
     files = {path: path.read_bytes() for path in files_under(airflow_cluster.root)}
     dumps = {name: pg_dump(url) for name, url in airflow_cluster.metadata.items()}
 
