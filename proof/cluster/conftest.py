@@ -1,12 +1,12 @@
 """Airflow as it runs in production, on one machine, from packages alone: Celery workers on Postgres,
 the dbt API on S3, a Postgres warehouse. Every server listens on 127.0.0.1 and a free port.
 
-`s3_server` (one per test session) is moto's S3 in a thread of this process, with one bucket:
+`s3_server` (one per run of this folder's tests) is moto's S3 in a thread of this process, with one bucket:
 
     s3://<bucket>/dbt_api/      the dbt API store (DATACOVES__DBT_API_URL), through the `dbt_api` connection
     s3://<bucket>/logs/         the task logs (Airflow's remote logging), through `aws_default`
 
-`airflow_cluster` (one per test session) adds a PostgreSQL server (`local_postgres.py`) with three
+`airflow_cluster` (one per run of this folder's tests) adds a PostgreSQL server (`local_postgres.py`) with three
 databases, `airflow` (the metadata DB), `celery` (the broker and results) and `warehouse` (what dbt
 builds, the raw data loaded into its schema `shop`), and starts, each in its own process group:
 
@@ -105,7 +105,7 @@ WAREHOUSE_CANARY = f"canary-warehouse-{secrets.token_hex(8)}"
 STORE_CANARY = f"canary-store-{secrets.token_hex(8)}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def canaries() -> tuple[str, ...]:
     """The warehouse connection's password and the store connection's secret key."""
     return WAREHOUSE_CANARY, STORE_CANARY
@@ -148,7 +148,7 @@ class S3Server:
         return DbtApiStore(f"s3://{self.bucket}/{prefix}", STORE_CONN_ID)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def s3_server() -> Iterator[S3Server]:
     """moto's S3 on 127.0.0.1 (its default address is 0.0.0.0), in a thread of this process.
 
@@ -550,7 +550,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[AirflowCluster]:
     """A real Airflow with two Celery workers on 127.0.0.1, ready to run the DAGs; the raw data loaded."""
     root = tmp_path_factory.mktemp("airflow_cluster")
@@ -648,7 +648,7 @@ PARALLEL_DAG = "parallel_forced_failures"  # proof/cluster/dags/parallel_forced_
 PARALLEL_FAILURES = ("stg_customers", "stg_payments", "int_order_items_priced", "orders")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dag_runs(airflow_cluster) -> dict[str, list[str]]:
     """The example DAG's run and the four parallel runs, triggered together; dag_id -> run ids."""
     return {
@@ -657,7 +657,7 @@ def dag_runs(airflow_cluster) -> dict[str, list[str]]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def example_run(airflow_cluster, dag_runs) -> ExampleRun:
     """The run of dags/retry_dbt_failures.py: try 1 fails (the workers force FORCED_FAILURE), the retry ends it."""
     dag_id, task_id = "retry_dbt_failures", "dbt_build"
