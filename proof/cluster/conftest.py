@@ -665,10 +665,11 @@ def example_run(airflow_cluster, dag_runs) -> ExampleRun:
     state = airflow_cluster.wait(dag_id, run_id, timeout=RUN_TIMEOUT)
     stored, manifest = airflow_cluster.stored(TaskKey(dag_id, run_id, task_id))
     tries = airflow_cluster.tries(dag_id, run_id, task_id)
-    if TIMINGS:  # what each try spent on the store, as its log says
-        for number in tries:
+    if TIMINGS:  # what each try ran, where, and what it spent on the store, as its log says
+        for number, attempt in tries.items():
             log = airflow_cluster.wait_for_task_log(dag_id, run_id, task_id, number, "in the dbt API (")
-            print(f"\ntry {number}: " + "; ".join(e for e in log if re.search(r"(dbt API|into logs/) \(", e)))
+            store_lines = "; ".join(e for e in log if re.search(r"(dbt API|into logs/) \(", e))
+            print(f"\ntry {number} on {attempt.hostname}: ran {len(stored.get(number, []))} nodes; {store_lines}")
     return ExampleRun(run_id, state, tries, stored, manifest)
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from orchestrate.dbt_api import PARTIAL, TaskKey
 from orchestrate.dbt_results import descendants, node_results
+from proof.cluster.conftest import TIMINGS
 
 pytestmark = pytest.mark.cluster
 
@@ -56,6 +57,8 @@ def lost_run(airflow_cluster, s3_server) -> LostRun:
         time.sleep(0.02)
     killed = airflow_cluster.lose_worker(VICTIM)
     state = airflow_cluster.wait(DAG_ID, run_id, timeout=TIMEOUT)
+    if TIMINGS:
+        print(f"\n{VICTIM} killed ({len(killed)} processes) with a {under_way} of {BALLAST} in the bucket")
     return LostRun(run_id, state, killed, under_way)
 
 
