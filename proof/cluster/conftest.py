@@ -17,12 +17,14 @@ builds, the raw data loaded into its schema `shop`), and starts, each in its own
                     temp folder, log folder and hostname (worker_identity.py): no file is shared
                     between the workers, only what the dbt API store holds
 
-Everything they write lives in a pytest temporary folder, kept after the session; Postgres' data
-folder (owned by the unprivileged user it runs as) is removed. The warehouse connection and the
-store's connection carry canary passwords that test_secrets.py looks for everywhere.
+Everything they write lives in the test session's temporary folder (kept when a test fails: see the
+repository's conftest.py); Postgres' data folder (owned by the unprivileged user it runs as) is
+removed. The warehouse connection and the store's connection carry canary passwords that
+test_secrets.py looks for everywhere.
 
 When a test that uses the cluster fails, its report gets the tail of each component's output and
-of the newest task logs. `CLUSTER_TIMINGS=1` prints how long start-up and shut-down took.
+of the newest task logs. `CLUSTER_TIMINGS=1` (with `pytest -s`) prints how long start-up and shut-down
+took, where each try of the example ran, what it cost in the store, and how the lost worker was killed.
 """
 
 from __future__ import annotations
