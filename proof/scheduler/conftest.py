@@ -188,6 +188,10 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
             # LocalExecutor (the default, on SQLite too, in 3.3) with a slot for every task a test
             # runs at once, so they really run at the same time.
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # A try whose process was killed is failed once its heartbeat is this old (default 300 s).
+            # Seen under load: the LocalExecutor reported a killed try with a stale try number, the
+            # scheduler ignored it, and only the heartbeat timeout let the next try start.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
             "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(PARALLELISM),
         }
