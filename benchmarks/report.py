@@ -233,8 +233,7 @@ def cosmos_table(results: dict[str, Any]) -> str:
         )
 
     rows = [
-        "| | one `@task.datacoves_dbt` task, `retry_command()` | Cosmos, watcher mode "
-        "| Cosmos, a task per node |",
+        "| | one `@task.datacoves_dbt` task, `retry_command()` | Cosmos, watcher mode | Cosmos, a task per node |",
         "| --- | --- | --- | --- |",
         f"| Airflow tasks per build ({n} models) | 1 | {run('cosmos_watcher', 'model_error')['tasks']}: one "
         "`dbt build`, and a sensor per model and per model's tests "
