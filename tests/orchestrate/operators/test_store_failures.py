@@ -2,8 +2,8 @@
 
 A store that cannot be read gives a full build; one that cannot be written leaves the try's state
 to dbt. Each says so in a warning naming the store and the cause. The store here is a folder under
-a regular file, so every call to it fails with a real filesystem error; proof/cluster/ does the
-same against an S3 server that is stopped, or that accepts connections and never answers.
+a regular file, so every call to it fails with a real filesystem error. The same against an S3
+server that is down, or that accepts connections and never answers, is in the template's own trials.
 
 Tries run through `execute()` (see conftest.py); the task log is what they print.
 """
