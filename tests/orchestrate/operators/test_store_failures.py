@@ -11,6 +11,7 @@ Tries run through `execute()` (see conftest.py); the task log is what they print
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
+from orchestrate.config import CONNECTION_ID
 from orchestrate.decorators.datacoves_dbt import _DatacovesDbtDecoratedOperator
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
@@ -21,7 +22,7 @@ WRITES_MANIFEST = "mkdir -p target && echo {} > target/manifest.json"
 
 def dbt_task(command: str) -> DatacovesDbtOperator:
     return DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command=command, dbt_api_enabled=True
+        task_id="dbt_build", connection_id=CONNECTION_ID, bash_command=command, dbt_api_enabled=True
     )
 
 
@@ -44,7 +45,7 @@ def test_a_retry_that_cannot_read_the_store_builds_everything_and_says_why(run_t
     task = _DatacovesDbtDecoratedOperator(
         task_id="dbt_build",
         python_callable=dbt_build,
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         op_kwargs={"expected_files": [RESULTS]},
         dbt_api_enabled=True,
         download_run_results=True,
@@ -72,7 +73,7 @@ def test_a_try_whose_dbt_succeeded_stays_green_when_the_store_cannot_be_written(
 def test_a_try_whose_dbt_failed_fails_with_dbts_error_when_the_store_cannot_be_written(run_try, broken_store, capsys):
     task = DatacovesDbtOperator(
         task_id="dbt_build",
-        connection_id="warehouse",
+        connection_id=CONNECTION_ID,
         bash_command=f"{WRITES_MANIFEST} && exit 3",
         dbt_api_enabled=True,
     )
@@ -96,7 +97,7 @@ def test_a_try_whose_dbt_failed_fails_with_dbts_error_when_the_store_cannot_be_w
 def test_a_local_store_under_an_executor_of_many_machines_is_named_at_try_start(run_try, monkeypatch, capsys, executor):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
     task = DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True
+        task_id="dbt_build", connection_id=CONNECTION_ID, bash_command="true", dbt_api_enabled=True
     )
 
     run_try(task)
@@ -111,7 +112,7 @@ def test_a_local_store_under_an_executor_of_many_machines_is_named_at_try_start(
 def test_a_local_store_under_the_local_executor_is_not_warned_about(run_try, monkeypatch, capsys, executor):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
     task = DatacovesDbtOperator(
-        task_id="dbt_build", connection_id="warehouse", bash_command="true", dbt_api_enabled=True
+        task_id="dbt_build", connection_id=CONNECTION_ID, bash_command="true", dbt_api_enabled=True
     )
 
     run_try(task)
