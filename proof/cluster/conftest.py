@@ -50,25 +50,23 @@ import psutil
 import pytest
 
 from orchestrate import local_env
+from orchestrate.airflow_api import poll
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.dbt_results import NodeResult, node_results
+from orchestrate.local_airflow import AIRFLOW, free_ports
 from orchestrate.working_copy import make_working_copy
 from proof.airflow_processes import (
-    AIRFLOW,
     START_TIMEOUT,
     AirflowProcesses,
     Component,
     add_log_tails,
-    free_ports,
     healthy,
     kill,
     link_dags,
     migrate,
-    poll,
     start,
     tail,
-    wait_until_parsed,
 )
 
 # What requirements-proof.txt adds, which `make test-all` installs and `make test` does not.
@@ -181,9 +179,7 @@ BOUNDED = 60
 @pytest.fixture
 def dead_endpoint(monkeypatch) -> str:
     """The `dead_store` connection: an S3 endpoint on a loopback port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: connections to it are refused
+    (port,) = free_ports(1)  # closed again: connections to it are refused
     monkeypatch.setenv("AIRFLOW_CONN_DEAD_STORE", aws_connection(f"http://127.0.0.1:{port}", "unused"))
     return "dead_store"
 
@@ -562,7 +558,7 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
     airflow_home(root / "airflow")
     link_dags(root / "dags", DAG_SOURCES)
     api_port, log_server_port = free_ports(2)
-    cluster = AirflowCluster(url=f"http://127.0.0.1:{api_port}", root=root, home=root / "airflow", s3=s3_server)
+    cluster = AirflowCluster(url=f"http://127.0.0.1:{api_port}", root=root, s3=s3_server)
     try:
         postgres = LocalPostgres.start(log=logs / "postgres.log")
         cluster.warehouse = Warehouse(postgres, "warehouse", "dbt", WAREHOUSE_CANARY)
@@ -598,7 +594,7 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
 
         wait_until_ready(cluster)
         cluster.connect()
-        wait_until_parsed(cluster)
+        cluster.wait_until_parsed(root / "dags")
         cluster.mark("parsed")
         if raw_load.wait(timeout=LOAD_TIMEOUT) != 0:
             raise RuntimeError(f"loading the raw data failed:\n{tail(root / 'raw_load' / 'dbt_seed.log')}")

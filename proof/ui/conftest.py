@@ -75,7 +75,7 @@ class MakeAirflow:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 if process.pid not in found and process.environ().get("AIRFLOW_HOME") == str(self.home):
                     found[process.pid] = process
-        return [p for p in found.values() if _alive(p)]
+        return [p for p in found.values() if local_airflow.alive(p)]
 
     def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
         """Ctrl-C (SIGINT to its process group, as a terminal sends it) or another signal; its exit code."""
@@ -89,13 +89,6 @@ class MakeAirflow:
         for process in self.processes():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def launch(root: Path, **extra_env: str) -> MakeAirflow:
