@@ -1,8 +1,9 @@
 """A real Airflow's processes, started, watched and stopped by tests, and its REST API.
 
-proof/cluster/ (Celery workers on Postgres) starts its components with `start()` and keeps them in
-an `AirflowProcesses`, which talks to the API server (`AirflowRest`, over orchestrate.airflow_api),
-fails fast when a component dies, gathers log tails for failure reports and stops every process it
+What proof/scheduler/ (orchestrate.local_airflow, LocalExecutor) and proof/cluster/ (Celery workers
+on Postgres) share: the REST calls of their tests (`AirflowRest`, over orchestrate.airflow_api), and
+the log tails of a failure report. proof/cluster/ starts its components with `start()` and keeps
+them in an `AirflowProcesses`, which fails fast when a component dies and stops every process it
 started, dbt included.
 """
 

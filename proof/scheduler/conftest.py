@@ -24,27 +24,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import sys
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from orchestrate import local_airflow, local_env
-from orchestrate.airflow_api import AirflowApi, TaskTry
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore
+from proof.airflow_processes import START_TIMEOUT, AirflowRest, link_dags, tail
 
 HERE = Path(__file__).resolve().parent
 DAG_SOURCES = (REPO_ROOT / "dags", HERE / "dags")
 CLUSTER_POLICY = HERE / "cluster_policy.py"
-AIRFLOW = Path(sys.executable).parent / "airflow"
 
 # The model the example DAG fails on its first try (transform/macros/force_failure.sql).
 FORCED_FAILURE = "int_order_items_priced"
@@ -56,11 +52,6 @@ PER_RUN = "{{ env_var('AIRFLOW_CTX_DAG_RUN_ID') }}"
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER")
 # Task slots of the LocalExecutor: more than any test runs at once (4 runs x 2 tasks).
 PARALLELISM = 10
-
-START_TIMEOUT = 180  # every component healthy, then every DAG file parsed
-TAIL_LINES = 40
-# The API server logs every request, and the fixture's own polling would fill any tail.
-SUCCESSFUL_REQUEST = re.compile(r"\[http\.access\].* status_code=2\d\d")
 
 # A password no file, log or API answer of this Airflow may contain (proof/scheduler/test_secrets.py).
 CANARY = f"canary-{secrets.token_hex(8)}"
@@ -77,34 +68,14 @@ def canary() -> str:
     return CANARY
 
 
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines of a log worth reading (successful requests left out)."""
-    if not path.is_file():
-        return f"({path} does not exist)"
-    text = [line for line in path.read_text(errors="replace").splitlines() if not SUCCESSFUL_REQUEST.search(line)]
-    return "\n".join(_readable(line) for line in text[-lines:])
-
-
-def _readable(line: str) -> str:
-    """Task logs are JSON lines; show them as `time level event`."""
-    if not line.startswith("{"):
-        return line
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return line
-    return f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}".strip()
-
-
 @dataclass(repr=False)
-class AirflowServer:
+class AirflowServer(AirflowRest):
     """A running Airflow: its processes, its REST API (as an admin), and the places its state lives."""
 
     airflow: local_airflow.LocalAirflow
     root: Path
     store: DbtApiStore
     forced_failure: str  # the model DBT_FORCE_FAILURE names for the example DAGs
-    api: AirflowApi | None = None
 
     def __repr__(self) -> str:
         return f"AirflowServer({self.url}, home={self.home})"
@@ -116,28 +87,6 @@ class AirflowServer:
     @property
     def home(self) -> Path:
         return self.airflow.home
-
-    # --- the REST API (orchestrate.airflow_api) ---------------------------------------------
-
-    def _api(self) -> AirflowApi:
-        assert self.api is not None, "the API client is made once the API server is up"
-        return self.api
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._api().call(method, path, **kwargs)
-
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        # A run id without ':' or '+': the per-run warehouse files are named after it.
-        return self._api().trigger(dag_id, conf, run_id or f"test__{os.urandom(6).hex()}")
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        return self._api().wait(dag_id, run_id, timeout, check=self.check_running)
-
-    def task_instances(self, dag_id: str, run_id: str) -> dict[str, TaskTry]:
-        return self._api().task_instances(dag_id, run_id)
-
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> dict[int, TaskTry]:
-        return self._api().tries(dag_id, run_id, task_id)
 
     # --- the processes (orchestrate.local_airflow) ------------------------------------------
 
@@ -167,7 +116,7 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
     """The environment of every Airflow process of the test Airflow rooted at `root`."""
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     # The CLI and dbt of this environment first; the operator adds dbt's folder for tasks too.
-    env["PATH"] = os.pathsep.join([str(AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
+    env["PATH"] = os.pathsep.join([str(local_airflow.AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
     env.update(local_env.environment(root))
     home = Path(env["AIRFLOW_HOME"])
     env.update(local_airflow.server_settings(api_port, log_server_port))
@@ -199,14 +148,6 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
     return env
 
 
-def link_dags(dags_folder: Path) -> None:
-    """Fill the DAGs folder with links to the example DAGs and the test-only DAGs of this folder."""
-    dags_folder.mkdir(parents=True)
-    for source in DAG_SOURCES:
-        for dag_file in sorted(source.glob("*.py")):
-            (dags_folder / dag_file.name).symlink_to(dag_file)
-
-
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
     """A real Airflow (API server, scheduler, DAG processor, triggerer) on 127.0.0.1, ready to run the DAGs.
@@ -223,7 +164,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     (home / "config").mkdir(parents=True)
     (home / "config" / "airflow_local_settings.py").symlink_to(CLUSTER_POLICY)
     (root / "warehouses").mkdir()
-    link_dags(home / "dags")
+    link_dags(home / "dags", DAG_SOURCES)
 
     server = AirflowServer(
         airflow=local_airflow.LocalAirflow(env),
@@ -233,10 +174,8 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     )
     try:
         server.airflow.start(START_TIMEOUT)
-        server.api = server.airflow.api()
-        dag_files = {path.name for path in (home / "dags").glob("*.py")}
-        if errors := server.api.wait_until_parsed(dag_files, START_TIMEOUT, check=server.check_running):
-            raise RuntimeError("DAG files failed to import:\n" + "\n".join(errors.values()))
+        server.connect()
+        server.wait_until_parsed(home / "dags")
     except Exception as error:
         # Say why with the components' output (the kept home has the rest), and leave nothing running.
         server.stop()
