@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 import psutil
-import pytest
 
+from orchestrate import local_airflow
 from orchestrate.airflow_api import AirflowApi, TaskTry, poll
 from orchestrate.local_airflow import AIRFLOW, alive, cmdline, signal_group
 
@@ -53,6 +53,17 @@ def _readable(line: str) -> str:
     except ValueError:
         return line
     return f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}".strip()
+
+
+def log_tails(root: Path, components: Iterable[Component | local_airflow.Component]) -> str:
+    """The tail of each component's output and of the newest task logs under `root`, for a failure report."""
+    parts = [f"Kept after the session: {root}"]
+    for component in components:
+        parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
+    task_logs = sorted(root.glob("**/dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
+    for log in task_logs[-4:]:
+        parts.append(f"--- task log {log.relative_to(root)} ---\n{tail(log, 25)}")
+    return "\n".join(parts)
 
 
 @dataclass
@@ -209,13 +220,7 @@ class AirflowProcesses(AirflowRest):
 
     def diagnostics(self) -> str:
         """The tail of each component's output and of the newest task logs, for a failure report."""
-        parts = [f"Kept after the session: {self.root}"]
-        for component in self.components:
-            parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
-        task_logs = sorted(self.root.glob("**/dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
-        for log in task_logs[-4:]:
-            parts.append(f"--- task log {log.relative_to(self.root)} ---\n{tail(log, 25)}")
-        return "\n".join(parts)
+        return log_tails(self.root, self.components)
 
     def our_processes(self, components: Iterable[Component] | None = None) -> list[psutil.Process]:
         """Every live process of `components` (default: all) and their descendants; with the default,
@@ -280,10 +285,3 @@ def kill(processes: Iterable[psutil.Process]) -> None:
         signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-
-
-def add_log_tails(item: pytest.Item, report: pytest.TestReport, fixture: str) -> None:
-    """A failed test that used the Airflow of `fixture` gets the tails of its logs in its report."""
-    airflow = getattr(item, "funcargs", {}).get(fixture)
-    if report.failed and isinstance(airflow, AirflowProcesses):
-        report.sections.append(("Airflow logs (tails)", airflow.diagnostics()))

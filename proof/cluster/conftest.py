@@ -23,8 +23,9 @@ removed. The warehouse connection and the store's connection carry canary passwo
 test_secrets.py looks for everywhere.
 
 When a test that uses the cluster fails, its report gets the tail of each component's output and
-of the newest task logs. `CLUSTER_TIMINGS=1` (with `pytest -s`) prints how long start-up and shut-down
-took, where each try of the example ran, what it cost in the store, and how the lost worker was killed.
+of the newest task logs (proof/conftest.py). `CLUSTER_TIMINGS=1` (with `pytest -s`) prints how long
+start-up and shut-down took, where each try of the example ran, what it cost in the store, and how
+the lost worker was killed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,6 @@ from proof.airflow_processes import (
     START_TIMEOUT,
     AirflowProcesses,
     Component,
-    add_log_tails,
     healthy,
     kill,
     link_dags,
@@ -615,16 +615,6 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
         if TIMINGS:
             print(f"\nAirflow cluster stopped in {time.monotonic() - stopping:.1f} s")
         assert not survivors, f"processes survived SIGKILL: {survivors}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used the cluster gets the tails of its logs in its report."""
-    report = yield
-    add_log_tails(item, report, "airflow_cluster")
-    return report
 
 
 # --- the example DAG's run ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ overrides below); nothing is inherited from this process except what a process n
 The root conftest sets `os.environ` for the dag.test() tests, and none of it reaches this Airflow.
 
 When a test that uses the fixture fails, its report gets the tail of each component's output and
-of the newest task logs.
+of the newest task logs (proof/conftest.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import pytest
 from orchestrate import local_airflow, local_env
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore
-from proof.airflow_processes import START_TIMEOUT, AirflowRest, link_dags, tail
+from proof.airflow_processes import START_TIMEOUT, AirflowRest, link_dags, log_tails
 
 HERE = Path(__file__).resolve().parent
 DAG_SOURCES = (REPO_ROOT / "dags", HERE / "dags")
@@ -98,13 +98,7 @@ class AirflowServer(AirflowRest):
 
     def diagnostics(self) -> str:
         """The tail of each component's output and of the newest task logs, for a failure report."""
-        parts = [f"Airflow home (kept after the session): {self.home}"]
-        for component in self.airflow.components:
-            parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
-        task_logs = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
-        for log in task_logs[-4:]:
-            parts.append(f"--- task log {log.relative_to(self.home)} ---\n{tail(log, 25)}")
-        return "\n".join(parts)
+        return log_tails(self.home, self.airflow.components)
 
     def stop(self) -> list[str]:
         if self.api is not None:
@@ -186,15 +180,3 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     finally:
         survivors = server.stop()
         assert not survivors, f"processes survived SIGKILL: {survivors}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used the Airflow gets the tails of the Airflow's logs in its report."""
-    report = yield
-    server = getattr(item, "funcargs", {}).get("airflow_server")
-    if report.failed and isinstance(server, AirflowServer):
-        report.sections.append(("Airflow logs (tails)", server.diagnostics()))
-    return report
