@@ -87,20 +87,25 @@ class Component:
             return log.read().decode(errors="replace")
 
 
-def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_only: bool = False) -> Component:
-    """Start `airflow <args>` in a new session (so its whole process group can be signalled)."""
-    log = logs / f"{name}.log"
-    log_start = log.stat().st_size if log.exists() else 0
+def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    """Start `args` in a new session (so its whole process group can be signalled), its output appended to `log`."""
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(AIRFLOW), *args],
+        return subprocess.Popen(
+            args,
             env=env,
-            cwd=logs,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_only: bool = False) -> Component:
+    """Start `airflow <args>` in a new session, its output in `<logs>/<name>.log`."""
+    log = logs / f"{name}.log"
+    log_start = log.stat().st_size if log.exists() else 0
+    process = spawn([str(AIRFLOW), *args], env, logs, log)
     return Component(name, args, env, process, log, leader_only, log_start)
 
 

@@ -65,6 +65,7 @@ from proof.airflow_processes import (
     kill,
     link_dags,
     migrate,
+    spawn,
     start,
     tail,
 )
@@ -304,17 +305,9 @@ def start_raw_load(warehouse: Warehouse, root: Path, env: dict[str, str]) -> sub
         "DBT_PROFILES_DIR": str(folder),
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": warehouse.password,
     }
-    with (folder / "dbt_seed.log").open("wb") as output:
-        return subprocess.Popen(
-            # Niced: the Airflow components starting meanwhile come first; the data is needed by the first task only.
-            ["nice", "-n", "10", str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"],
-            cwd=project,
-            env=dbt_env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # Niced: the Airflow components starting meanwhile come first; the data is needed by the first task only.
+    dbt_seed = ["nice", "-n", "10", str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"]
+    return spawn(dbt_seed, dbt_env, project, folder / "dbt_seed.log")
 
 
 # --- the cluster ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import pytest
 from orchestrate import local_airflow, local_env
 from orchestrate.airflow_api import AirflowApi, poll
 from orchestrate.config import DEMO_FORCED_FAILURE, REPO_ROOT
+from proof.airflow_processes import spawn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -97,16 +98,7 @@ def launch(root: Path, **extra_env: str) -> MakeAirflow:
     env.update(local_env.environment(root))
     env.update({"AIRFLOW__API__PORT": str(local_airflow.free_ports(1)[0]), **extra_env})
     output = root / "make-airflow.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrate.local_airflow"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn([sys.executable, "-m", "orchestrate.local_airflow"], env, REPO_ROOT, output)
     airflow = MakeAirflow(process, output, env)
     try:
         match = poll(
