@@ -60,6 +60,7 @@ class TaskTry:
     state: str | None
     start_date: datetime | None
     end_date: datetime | None
+    hostname: str | None = None  # the machine that ran it
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> TaskTry:
@@ -69,6 +70,7 @@ class TaskTry:
             state=body["state"],
             start_date=_parse_time(body["start_date"]),
             end_date=_parse_time(body["end_date"]),
+            hostname=body.get("hostname") or None,
         )
 
 

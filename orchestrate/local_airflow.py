@@ -302,17 +302,17 @@ class LocalAirflow:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 if process.environ().get(MARKER) == self.env[MARKER]:
                     found[process.pid] = process
-        return [p for p in found.values() if _alive(p)]
+        return [p for p in found.values() if alive(p)]
 
     def stop(self) -> list[str]:
         """Stop every process of this Airflow; return those that survived even SIGKILL (none, normally)."""
         for component in self.components:
-            _signal_group(component.process.pid, signal.SIGTERM)
+            signal_group(component.process.pid, signal.SIGTERM)
         try:
             poll(lambda: not self.processes(), STOP_TIMEOUT, "Airflow to exit after SIGTERM")
         except TimeoutError:
             for process in self.processes():
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.kill()
             with contextlib.suppress(TimeoutError):
@@ -321,7 +321,7 @@ class LocalAirflow:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=5)
         self._lock.release()
-        return [f"{p.pid} {' '.join(_cmdline(p))}" for p in self.processes()]
+        return [f"{p.pid} {' '.join(cmdline(p))}" for p in self.processes()]
 
     @contextlib.contextmanager
     def running(self) -> Iterator[LocalAirflow]:
@@ -333,21 +333,23 @@ class LocalAirflow:
             self.stop()
 
 
-def _alive(process: psutil.Process) -> bool:
+def alive(process: psutil.Process) -> bool:
+    """Whether `process` still runs (a zombie does not)."""
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
 
-def _cmdline(process: psutil.Process) -> list[str]:
+def cmdline(process: psutil.Process) -> list[str]:
+    """The command line of `process`, or ["?"] when it cannot be read."""
     try:
         return process.cmdline()
     except psutil.Error:
         return ["?"]
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal the process group that `pid` leads, if there still is one."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)

@@ -1,9 +1,10 @@
 """A real Airflow's processes, started, watched and stopped by tests, and its REST API.
 
-What proof/scheduler/ (one machine, LocalExecutor) and proof/cluster/ (Celery workers on
-Postgres) share: each fixture builds an environment, starts the components with `start()`, and
-keeps them in an `AirflowProcesses`, which talks to the API server, fails fast when a component
-dies, gathers log tails for failure reports and stops every process it started, dbt included.
+What proof/scheduler/ (orchestrate.local_airflow, LocalExecutor) and proof/cluster/ (Celery workers
+on Postgres) share: the REST calls of their tests (`AirflowRest`, over orchestrate.airflow_api), and
+the log tails of a failure report. proof/cluster/ starts its components with `start()` and keeps
+them in an `AirflowProcesses`, which fails fast when a component dies and stops every process it
+started, dbt included.
 """
 
 from __future__ import annotations
@@ -13,61 +14,26 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
-import pytest
 
-AIRFLOW = Path(sys.executable).parent / "airflow"
+from orchestrate import local_airflow
+from orchestrate.airflow_api import AirflowApi, TaskTry, poll
+from orchestrate.local_airflow import AIRFLOW, alive, cmdline, signal_group
+
 MIGRATE_TIMEOUT = 180  # `airflow db migrate` on an empty database
 START_TIMEOUT = 180  # a component up and healthy, every DAG file parsed
 STOP_TIMEOUT = 30  # after SIGTERM, before SIGKILL (a Celery worker's warm shutdown waits for its task)
-POLL_INTERVAL = 0.5
-FINISHED = frozenset({"success", "failed"})
 TAIL_LINES = 40
 # The API server logs every request, and the fixtures' own polling would fill any tail.
 SUCCESSFUL_REQUEST = re.compile(r"\[http\.access\].* status_code=2\d\d")
-
-T = TypeVar("T")
-
-
-def poll(condition: Callable[[], T], timeout: float, what: str, check: Callable[[], None] | None = None) -> T:
-    """Call `condition` until it returns something truthy and return that; TimeoutError after `timeout` s.
-
-    `check` runs before each attempt and may raise to stop early (a process that died).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if check is not None:
-            check()
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(POLL_INTERVAL)
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 now, all different (held together until each is known)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -89,31 +55,15 @@ def _readable(line: str) -> str:
     return f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}".strip()
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True)
-class TaskTry:
-    """One try of one task instance, as Airflow's REST API reports it."""
-
-    task_id: str
-    try_number: int
-    state: str | None
-    start_date: datetime | None
-    end_date: datetime | None
-    hostname: str | None = None  # the machine (here: the worker) that ran it
-
-    @classmethod
-    def from_api(cls, body: dict[str, Any]) -> TaskTry:
-        return cls(
-            task_id=body["task_id"],
-            try_number=body["try_number"],
-            state=body["state"],
-            start_date=_parse_time(body["start_date"]),
-            end_date=_parse_time(body["end_date"]),
-            hostname=body.get("hostname") or None,
-        )
+def log_tails(root: Path, components: Iterable[Component | local_airflow.Component]) -> str:
+    """The tail of each component's output and of the newest task logs under `root`, for a failure report."""
+    parts = [f"Kept after the session: {root}"]
+    for component in components:
+        parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
+    task_logs = sorted(root.glob("**/dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
+    for log in task_logs[-4:]:
+        parts.append(f"--- task log {log.relative_to(root)} ---\n{tail(log, 25)}")
+    return "\n".join(parts)
 
 
 @dataclass
@@ -137,20 +87,25 @@ class Component:
             return log.read().decode(errors="replace")
 
 
-def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_only: bool = False) -> Component:
-    """Start `airflow <args>` in a new session (so its whole process group can be signalled)."""
-    log = logs / f"{name}.log"
-    log_start = log.stat().st_size if log.exists() else 0
+def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    """Start `args` in a new session (so its whole process group can be signalled), its output appended to `log`."""
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(AIRFLOW), *args],
+        return subprocess.Popen(
+            args,
             env=env,
-            cwd=logs,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_only: bool = False) -> Component:
+    """Start `airflow <args>` in a new session, its output in `<logs>/<name>.log`."""
+    log = logs / f"{name}.log"
+    log_start = log.stat().st_size if log.exists() else 0
+    process = spawn([str(AIRFLOW), *args], env, logs, log)
     return Component(name, args, env, process, log, leader_only, log_start)
 
 
@@ -193,69 +148,45 @@ def healthy(url: str) -> bool:
     return all(((health(url) or {}).get(name) or {}).get("status") == "healthy" for name in components)
 
 
-@dataclass(repr=False)
-class AirflowProcesses:
-    """A running Airflow: its REST API, as an admin, and the processes and folders that make it."""
+class AirflowRest:
+    """A test Airflow's REST API, as an admin: orchestrate.airflow_api's client, made by `connect()`
+    once the API server is up. Its waits fail at once when `check_running` finds a component exited."""
 
     url: str
-    root: Path  # every file of this Airflow lives under it, and every process carries it in its env
-    home: Path
-    components: list[Component] = field(default_factory=list)
-    http: httpx.Client | None = None
+    api: AirflowApi | None = None
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url}, root={self.root})"
-
-    # --- the REST API -----------------------------------------------------------------------
+    def check_running(self) -> None:
+        """Fail at once, with its output, if a component has exited: waiting on would only time out."""
+        raise NotImplementedError
 
     def connect(self) -> None:
-        """Make the REST client, once the API server is up.
+        """Make the REST client (a token from GET /auth/token: every user is an admin, no password)."""
+        self.api = AirflowApi.connect(self.url)
 
-        The simple auth manager with every user an admin: GET /auth/token gives a JWT, no password.
-        (In that mode the API would also take requests without one; sending it keeps the client
-        right for real users, whose token comes from POST /auth/token with a username and password.)
-        """
-        token = httpx.get(f"{self.url}/auth/token", timeout=10).raise_for_status().json()["access_token"]
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    def _api(self) -> AirflowApi:
+        assert self.api is not None, "the API client is made once the API server is up"
+        return self.api
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call; any status but 2xx fails with the response's body, which says why."""
-        assert self.http is not None, "the API client is made once the API server is up"
-        response = self.http.request(method, path, **kwargs)
-        if not response.is_success:
-            raise AssertionError(f"{method} {path} -> {response.status_code}: {response.text}")
-        return response.json()
+        return self._api().call(method, path, **kwargs)
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> str:
         """Unpause `dag_id` (new DAGs start paused) and start a run of it; return the run's id."""
-        self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         # A run id without ':' or '+' (unlike Airflow's default) is a plain file and schema name.
-        run_id = run_id or f"test__{uuid.uuid4().hex[:12]}"
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
-        return self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        return self._api().trigger(dag_id, conf, run_id or f"test__{uuid.uuid4().hex[:12]}")
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         """Wait for the run to finish; return its final state (`success` or `failed`)."""
-
-        def final_state() -> str | None:
-            state = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            return state if state in FINISHED else None
-
-        try:
-            return poll(final_state, timeout, f"DAG run {dag_id} {run_id} to finish", check=self.check_running)
-        except TimeoutError as error:
-            states = {t.task_id: (t.state, t.try_number) for t in self.task_instances(dag_id, run_id).values()}
-            raise TimeoutError(f"{error}; its tasks (state, try): {states}") from error
+        return self._api().wait(dag_id, run_id, timeout, check=self.check_running)
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, TaskTry]:
         """Each task of the run, by task_id, as it is now (its latest try)."""
-        body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {ti["task_id"]: TaskTry.from_api(ti) for ti in body["task_instances"]}
+        return self._api().task_instances(dag_id, run_id)
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> dict[int, TaskTry]:
         """Every try of one task instance, by try number (the latest one included)."""
-        body = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")
-        return {t["try_number"]: TaskTry.from_api(t) for t in body["task_instances"]}
+        return self._api().tries(dag_id, run_id, task_id)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> list[str]:
         """The events of one try's task log, as the API server serves them (the UI's log pane)."""
@@ -263,7 +194,26 @@ class AirflowProcesses:
         body = self.call("GET", path, params={"full_content": True}, headers={"Accept": "application/json"})
         return [c.get("event", "") if isinstance(c, dict) else str(c) for c in body["content"]]
 
-    # --- the processes ----------------------------------------------------------------------
+    def wait_until_parsed(self, dags_folder: Path) -> None:
+        """Wait until every DAG file in `dags_folder` is parsed: a DAG of it is known, or its import error is.
+
+        An import error then fails, with Airflow's traceback.
+        """
+        dag_files = {path.name for path in dags_folder.glob("*.py")}
+        if errors := self._api().wait_until_parsed(dag_files, START_TIMEOUT, check=self.check_running):
+            raise RuntimeError("DAG files failed to import:\n" + "\n".join(errors.values()))
+
+
+@dataclass(repr=False)
+class AirflowProcesses(AirflowRest):
+    """A running Airflow: its REST API, as an admin, and the processes and folders that make it."""
+
+    url: str
+    root: Path  # every file of this Airflow lives under it, and every process carries it in its env
+    components: list[Component] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url}, root={self.root})"
 
     def check_running(self) -> None:
         """Fail at once, with its output, if a component has exited: waiting on would only time out."""
@@ -275,13 +225,7 @@ class AirflowProcesses:
 
     def diagnostics(self) -> str:
         """The tail of each component's output and of the newest task logs, for a failure report."""
-        parts = [f"Kept after the session: {self.root}"]
-        for component in self.components:
-            parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
-        task_logs = sorted(self.root.glob("**/dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
-        for log in task_logs[-4:]:
-            parts.append(f"--- task log {log.relative_to(self.root)} ---\n{tail(log, 25)}")
-        return "\n".join(parts)
+        return log_tails(self.root, self.components)
 
     def our_processes(self, components: Iterable[Component] | None = None) -> list[psutil.Process]:
         """Every live process of `components` (default: all) and their descendants; with the default,
@@ -309,7 +253,7 @@ class AirflowProcesses:
                         found[process.pid] = process
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     pass
-        return [p for p in found.values() if _alive(p)]
+        return [p for p in found.values() if alive(p)]
 
     def stop_components(self, components: list[Component], what: str) -> None:
         """SIGTERM each component (its process group, or its leader), SIGKILL whatever is left after STOP_TIMEOUT."""
@@ -318,7 +262,7 @@ class AirflowProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     component.process.send_signal(signal.SIGTERM)
             else:
-                _signal_group(component.process.pid, signal.SIGTERM)
+                signal_group(component.process.pid, signal.SIGTERM)
         try:
             poll(lambda: not self.our_processes(components), STOP_TIMEOUT, f"{what} to exit after SIGTERM")
         except TimeoutError:
@@ -335,61 +279,14 @@ class AirflowProcesses:
         kill(self.our_processes())
         with contextlib.suppress(TimeoutError):
             poll(lambda: not self.our_processes(), 10, "Airflow to exit after SIGKILL")
-        if self.http is not None:
-            self.http.close()
-        return [f"{p.pid} {' '.join(_cmdline(p))}" for p in self.our_processes()]
-
-
-def wait_until_parsed(airflow: AirflowProcesses) -> None:
-    """Wait until every DAG file is parsed: a DAG of it is known, or its import error is.
-
-    An import error fails at once, with Airflow's traceback.
-    """
-    expected = {path.name for path in (airflow.home / "dags").glob("*.py")}
-
-    def import_errors() -> list[dict[str, Any]]:
-        return airflow.call("GET", "/api/v2/importErrors", params={"limit": 100})["import_errors"]
-
-    def parsed() -> bool:
-        dags = airflow.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]
-        seen = {Path(d["relative_fileloc"] or d["fileloc"]).name for d in dags}
-        return expected <= seen | {Path(e["filename"]).name for e in import_errors()}
-
-    poll(parsed, START_TIMEOUT, f"the DAG processor to parse {sorted(expected)}", check=airflow.check_running)
-    if errors := import_errors():
-        raise RuntimeError("DAG files failed to import:\n" + "\n".join(e["stack_trace"] for e in errors))
+        if self.api is not None:
+            self.api.close()
+        return [f"{p.pid} {' '.join(cmdline(p))}" for p in self.our_processes()]
 
 
 def kill(processes: Iterable[psutil.Process]) -> None:
     """SIGKILL each process and the process group it leads, as a machine that loses power would."""
     for process in processes:
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return ["?"]
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the process group that `pid` leads, if there still is one."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def add_log_tails(item: pytest.Item, report: pytest.TestReport, fixture: str) -> None:
-    """A failed test that used the Airflow of `fixture` gets the tails of its logs in its report."""
-    airflow = getattr(item, "funcargs", {}).get(fixture)
-    if report.failed and isinstance(airflow, AirflowProcesses):
-        report.sections.append(("Airflow logs (tails)", airflow.diagnostics()))

@@ -6,7 +6,6 @@ and kills it then; the trials that a kill reached mid-write are counted, so the 
 kills only ever landed between writes.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -15,13 +14,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from orchestrate.dbt_api import PARTIAL, DbtApiStore, TaskKey
 
 KEY = TaskKey("dag", "manual__1", "dbt_build")
 TRIALS = 20
-SIZE = 32 * 2**20  # big enough that a write takes a while
+SIZE = 32 * 2**20  # of each file of `versions` (conftest.py): big enough that a write takes a while
 # Uploads two versions of two files, over and over.
 UPLOADER = textwrap.dedent(
     """
@@ -36,20 +33,6 @@ UPLOADER = textwrap.dedent(
             store.upload(key, 1, [source / version / "manifest.json", source / version / "run_results.json"])
     """
 )
-
-
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory):
-    """Two complete versions of each file."""
-    source = tmp_path_factory.mktemp("source")
-    contents = {}
-    for version in ("a", "b"):
-        (source / version).mkdir()
-        for name in ("run_results.json", "manifest.json"):
-            data = json.dumps({"v": version, "pad": version * SIZE}).encode()
-            (source / version / name).write_bytes(data)
-            contents.setdefault(name, set()).add(data)
-    return source, contents
 
 
 def half_written(folder: Path) -> list[str]:

@@ -28,15 +28,12 @@ def checked_command(function: Callable, returned: object, decorator: str) -> str
     return returned
 
 
-class _DatacovesBashDecoratedOperator(DecoratedOperator, DatacovesBashOperator):
-    """DatacovesBashOperator whose command is what the decorated function returns."""
+class CommandDecoratedOperator(DecoratedOperator):
+    """A DecoratedOperator whose function returns the command that a DatacovesBashOperator runs.
 
-    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *DatacovesBashOperator.template_fields)
-    template_fields_renderers: ClassVar[dict[str, str]] = {
-        **DecoratedOperator.template_fields_renderers,
-        **DatacovesBashOperator.template_fields_renderers,
-    }
-    custom_operator_name: str = "@task.datacoves_bash"
+    Mixed in before the operator: `class _Decorated(CommandDecoratedOperator, DatacovesBashOperator)`.
+    """
+
     overwrite_rtif_after_execution: bool = True  # the UI shows the command the function returned
 
     def __init__(
@@ -49,7 +46,9 @@ class _DatacovesBashDecoratedOperator(DecoratedOperator, DatacovesBashOperator):
     ) -> None:
         if kwargs.pop("multiple_outputs", False):
             warnings.warn(
-                "@task.datacoves_bash does not support multiple_outputs; it is ignored.", UserWarning, stacklevel=2
+                f"{self.custom_operator_name} does not support multiple_outputs; it is ignored.",
+                UserWarning,
+                stacklevel=2,
             )
         super().__init__(
             python_callable=python_callable,
@@ -60,12 +59,25 @@ class _DatacovesBashDecoratedOperator(DecoratedOperator, DatacovesBashOperator):
             **kwargs,
         )
 
-    def execute(self, context: Context) -> Any:
-        context_merge(context, self.op_kwargs)
+    def command_from_function(self, context: Context, op_kwargs: Mapping[str, Any]) -> str:
+        """Call the function with `op_kwargs` and the context; check and render the command it returns."""
+        context_merge(context, op_kwargs)
         returned = self.python_callable(*self.op_args, **determine_kwargs(self.python_callable, self.op_args, context))
-        self.bash_command = self.render_command(
-            checked_command(self.python_callable, returned, self.custom_operator_name), context
-        )
+        return self.render_command(checked_command(self.python_callable, returned, self.custom_operator_name), context)
+
+
+class _DatacovesBashDecoratedOperator(CommandDecoratedOperator, DatacovesBashOperator):
+    """DatacovesBashOperator whose command is what the decorated function returns."""
+
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *DatacovesBashOperator.template_fields)
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **DecoratedOperator.template_fields_renderers,
+        **DatacovesBashOperator.template_fields_renderers,
+    }
+    custom_operator_name: str = "@task.datacoves_bash"
+
+    def execute(self, context: Context) -> Any:
+        self.bash_command = self.command_from_function(context, self.op_kwargs)
         return DatacovesBashOperator.execute(self, context)
 
 

@@ -6,17 +6,14 @@ command from what an earlier try left: `expected_files` tells it which files arr
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.bases.decorator import DecoratedOperator, determine_kwargs, task_decorator_factory
-from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
-from airflow.sdk.definitions.context import context_merge
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
 from orchestrate.dbt_api import resolve_expected_files
-from orchestrate.decorators.datacoves_bash import checked_command
+from orchestrate.decorators.datacoves_bash import CommandDecoratedOperator
 from orchestrate.operators.datacoves_dbt import DatacovesDbtOperator
 
 if TYPE_CHECKING:
@@ -24,7 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
 
-class _DatacovesDbtDecoratedOperator(DecoratedOperator, DatacovesDbtOperator):
+class _DatacovesDbtDecoratedOperator(CommandDecoratedOperator, DatacovesDbtOperator):
     """DatacovesDbtOperator whose command is what the decorated function returns."""
 
     template_fields: Sequence[str] = (*DecoratedOperator.template_fields, *DatacovesDbtOperator.template_fields)
@@ -33,28 +30,6 @@ class _DatacovesDbtDecoratedOperator(DecoratedOperator, DatacovesDbtOperator):
         **DatacovesDbtOperator.template_fields_renderers,
     }
     custom_operator_name: str = "@task.datacoves_dbt"
-    overwrite_rtif_after_execution: bool = True  # the UI shows the command the function returned
-
-    def __init__(
-        self,
-        *,
-        python_callable: Callable,
-        op_args: Collection[Any] | None = None,
-        op_kwargs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if kwargs.pop("multiple_outputs", False):
-            warnings.warn(
-                "@task.datacoves_dbt does not support multiple_outputs; it is ignored.", UserWarning, stacklevel=2
-            )
-        super().__init__(
-            python_callable=python_callable,
-            op_args=op_args,
-            op_kwargs=op_kwargs,
-            bash_command=SET_DURING_EXECUTION,
-            multiple_outputs=False,
-            **kwargs,
-        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         return DatacovesDbtOperator.execute(self, context)
@@ -69,9 +44,7 @@ class _DatacovesDbtDecoratedOperator(DecoratedOperator, DatacovesDbtOperator):
                 op_kwargs["expected_files"], workdir / "logs" if self.dbt_api_enabled else None
             )
             self.log.info("expected_files resolved to %s", op_kwargs["expected_files"])
-        context_merge(context, op_kwargs)
-        returned = self.python_callable(*self.op_args, **determine_kwargs(self.python_callable, self.op_args, context))
-        return self.render_command(checked_command(self.python_callable, returned, self.custom_operator_name), context)
+        return self.command_from_function(context, op_kwargs)
 
 
 def datacoves_dbt_task(python_callable: Callable | None = None, **kwargs: Any) -> TaskDecorator:

@@ -23,8 +23,9 @@ removed. The warehouse connection and the store's connection carry canary passwo
 test_secrets.py looks for everywhere.
 
 When a test that uses the cluster fails, its report gets the tail of each component's output and
-of the newest task logs. `CLUSTER_TIMINGS=1` (with `pytest -s`) prints how long start-up and shut-down
-took, where each try of the example ran, what it cost in the store, and how the lost worker was killed.
+of the newest task logs (proof/conftest.py). `CLUSTER_TIMINGS=1` (with `pytest -s`) prints how long
+start-up and shut-down took, where each try of the example ran, what it cost in the store, and how
+the lost worker was killed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,25 +51,23 @@ import psutil
 import pytest
 
 from orchestrate import local_env
+from orchestrate.airflow_api import poll
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.dbt_results import NodeResult, node_results
+from orchestrate.local_airflow import AIRFLOW, free_ports
 from orchestrate.working_copy import make_working_copy
 from proof.airflow_processes import (
-    AIRFLOW,
     START_TIMEOUT,
     AirflowProcesses,
     Component,
-    add_log_tails,
-    free_ports,
     healthy,
     kill,
     link_dags,
     migrate,
-    poll,
+    spawn,
     start,
     tail,
-    wait_until_parsed,
 )
 
 # What requirements-proof.txt adds, which `make test-all` installs and `make test` does not.
@@ -181,9 +180,7 @@ BOUNDED = 60
 @pytest.fixture
 def dead_endpoint(monkeypatch) -> str:
     """The `dead_store` connection: an S3 endpoint on a loopback port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: connections to it are refused
+    (port,) = free_ports(1)  # closed again: connections to it are refused
     monkeypatch.setenv("AIRFLOW_CONN_DEAD_STORE", aws_connection(f"http://127.0.0.1:{port}", "unused"))
     return "dead_store"
 
@@ -308,17 +305,9 @@ def start_raw_load(warehouse: Warehouse, root: Path, env: dict[str, str]) -> sub
         "DBT_PROFILES_DIR": str(folder),
         "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": warehouse.password,
     }
-    with (folder / "dbt_seed.log").open("wb") as output:
-        return subprocess.Popen(
-            # Niced: the Airflow components starting meanwhile come first; the data is needed by the first task only.
-            ["nice", "-n", "10", str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"],
-            cwd=project,
-            env=dbt_env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # Niced: the Airflow components starting meanwhile come first; the data is needed by the first task only.
+    dbt_seed = ["nice", "-n", "10", str(Path(sys.executable).parent / "dbt"), "seed", "--select", "path:data"]
+    return spawn(dbt_seed, dbt_env, project, folder / "dbt_seed.log")
 
 
 # --- the cluster ------------------------------------------------------------------------------
@@ -562,7 +551,7 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
     airflow_home(root / "airflow")
     link_dags(root / "dags", DAG_SOURCES)
     api_port, log_server_port = free_ports(2)
-    cluster = AirflowCluster(url=f"http://127.0.0.1:{api_port}", root=root, home=root / "airflow", s3=s3_server)
+    cluster = AirflowCluster(url=f"http://127.0.0.1:{api_port}", root=root, s3=s3_server)
     try:
         postgres = LocalPostgres.start(log=logs / "postgres.log")
         cluster.warehouse = Warehouse(postgres, "warehouse", "dbt", WAREHOUSE_CANARY)
@@ -598,7 +587,7 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
 
         wait_until_ready(cluster)
         cluster.connect()
-        wait_until_parsed(cluster)
+        cluster.wait_until_parsed(root / "dags")
         cluster.mark("parsed")
         if raw_load.wait(timeout=LOAD_TIMEOUT) != 0:
             raise RuntimeError(f"loading the raw data failed:\n{tail(root / 'raw_load' / 'dbt_seed.log')}")
@@ -619,16 +608,6 @@ def airflow_cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Serve
         if TIMINGS:
             print(f"\nAirflow cluster stopped in {time.monotonic() - stopping:.1f} s")
         assert not survivors, f"processes survived SIGKILL: {survivors}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used the cluster gets the tails of its logs in its report."""
-    report = yield
-    add_log_tails(item, report, "airflow_cluster")
-    return report
 
 
 # --- the example DAG's run ---------------------------------------------------------------------

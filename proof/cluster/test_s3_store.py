@@ -8,7 +8,6 @@ changed is seen at once, and a store that is down or never answers fails within 
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.cluster
 KEY = TaskKey("dag", "manual__1", "dbt_build")
 RESULTS = "run_results.json"
 KILL_TRIALS = 5
-SIZE = 4 * 2**20  # big enough that a copy on the server takes a while
+SIZE = 4 * 2**20  # of each file of `versions` (proof/conftest.py): big enough that a copy on the server takes a while
 BOUNDED = 60  # seconds to wait for a process that writes to the store
 # Uploads two versions of two files, over and over, to the store under the prefix it is given.
 UPLOADER = textwrap.dedent(
@@ -88,20 +87,6 @@ def test_a_try_another_process_stored_is_seen_though_this_process_listed_before(
 
     assert store.tries(KEY) == [1, 2]
     assert store.download(KEY, before=3, names=["run_results.json"], dest=tmp_path / "logs")[0] == 2
-
-
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory):
-    """Two complete versions of each file."""
-    source = tmp_path_factory.mktemp("versions")
-    contents: dict[str, set[bytes]] = {}
-    for version in ("a", "b"):
-        (source / version).mkdir()
-        for name in ("run_results.json", "manifest.json"):
-            data = json.dumps({"v": version, "pad": version * SIZE}).encode()
-            (source / version / name).write_bytes(data)
-            contents.setdefault(name, set()).add(data)
-    return source, contents
 
 
 def test_a_killed_upload_never_leaves_a_torn_file_and_the_next_download_removes_its_temporary_file(

@@ -17,34 +17,30 @@ overrides below); nothing is inherited from this process except what a process n
 The root conftest sets `os.environ` for the dag.test() tests, and none of it reaches this Airflow.
 
 When a test that uses the fixture fails, its report gets the tail of each component's output and
-of the newest task logs.
+of the newest task logs (proof/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from orchestrate import local_airflow, local_env
-from orchestrate.airflow_api import AirflowApi, TaskTry
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore
+from proof.airflow_processes import START_TIMEOUT, AirflowRest, link_dags, log_tails
 
 HERE = Path(__file__).resolve().parent
 DAG_SOURCES = (REPO_ROOT / "dags", HERE / "dags")
 CLUSTER_POLICY = HERE / "cluster_policy.py"
-AIRFLOW = Path(sys.executable).parent / "airflow"
 
 # The model the example DAG fails on its first try (transform/macros/force_failure.sql).
 FORCED_FAILURE = "int_order_items_priced"
@@ -56,11 +52,6 @@ PER_RUN = "{{ env_var('AIRFLOW_CTX_DAG_RUN_ID') }}"
 PASSTHROUGH = ("HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "USER")
 # Task slots of the LocalExecutor: more than any test runs at once (4 runs x 2 tasks).
 PARALLELISM = 10
-
-START_TIMEOUT = 180  # every component healthy, then every DAG file parsed
-TAIL_LINES = 40
-# The API server logs every request, and the fixture's own polling would fill any tail.
-SUCCESSFUL_REQUEST = re.compile(r"\[http\.access\].* status_code=2\d\d")
 
 # A password no file, log or API answer of this Airflow may contain (proof/scheduler/test_secrets.py).
 CANARY = f"canary-{secrets.token_hex(8)}"
@@ -77,34 +68,14 @@ def canary() -> str:
     return CANARY
 
 
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines of a log worth reading (successful requests left out)."""
-    if not path.is_file():
-        return f"({path} does not exist)"
-    text = [line for line in path.read_text(errors="replace").splitlines() if not SUCCESSFUL_REQUEST.search(line)]
-    return "\n".join(_readable(line) for line in text[-lines:])
-
-
-def _readable(line: str) -> str:
-    """Task logs are JSON lines; show them as `time level event`."""
-    if not line.startswith("{"):
-        return line
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return line
-    return f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}".strip()
-
-
 @dataclass(repr=False)
-class AirflowServer:
+class AirflowServer(AirflowRest):
     """A running Airflow: its processes, its REST API (as an admin), and the places its state lives."""
 
     airflow: local_airflow.LocalAirflow
     root: Path
     store: DbtApiStore
     forced_failure: str  # the model DBT_FORCE_FAILURE names for the example DAGs
-    api: AirflowApi | None = None
 
     def __repr__(self) -> str:
         return f"AirflowServer({self.url}, home={self.home})"
@@ -117,28 +88,6 @@ class AirflowServer:
     def home(self) -> Path:
         return self.airflow.home
 
-    # --- the REST API (orchestrate.airflow_api) ---------------------------------------------
-
-    def _api(self) -> AirflowApi:
-        assert self.api is not None, "the API client is made once the API server is up"
-        return self.api
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._api().call(method, path, **kwargs)
-
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, run_id: str | None = None) -> str:
-        # A run id without ':' or '+': the per-run warehouse files are named after it.
-        return self._api().trigger(dag_id, conf, run_id or f"test__{os.urandom(6).hex()}")
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
-        return self._api().wait(dag_id, run_id, timeout, check=self.check_running)
-
-    def task_instances(self, dag_id: str, run_id: str) -> dict[str, TaskTry]:
-        return self._api().task_instances(dag_id, run_id)
-
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> dict[int, TaskTry]:
-        return self._api().tries(dag_id, run_id, task_id)
-
     # --- the processes (orchestrate.local_airflow) ------------------------------------------
 
     def check_running(self) -> None:
@@ -149,13 +98,7 @@ class AirflowServer:
 
     def diagnostics(self) -> str:
         """The tail of each component's output and of the newest task logs, for a failure report."""
-        parts = [f"Airflow home (kept after the session): {self.home}"]
-        for component in self.airflow.components:
-            parts.append(f"--- airflow {component.name} ({component.log}) ---\n{tail(component.log)}")
-        task_logs = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
-        for log in task_logs[-4:]:
-            parts.append(f"--- task log {log.relative_to(self.home)} ---\n{tail(log, 25)}")
-        return "\n".join(parts)
+        return log_tails(self.home, self.airflow.components)
 
     def stop(self) -> list[str]:
         if self.api is not None:
@@ -167,7 +110,7 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
     """The environment of every Airflow process of the test Airflow rooted at `root`."""
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     # The CLI and dbt of this environment first; the operator adds dbt's folder for tasks too.
-    env["PATH"] = os.pathsep.join([str(AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
+    env["PATH"] = os.pathsep.join([str(local_airflow.AIRFLOW.parent), env.get("PATH", "/usr/bin:/bin")])
     env.update(local_env.environment(root))
     home = Path(env["AIRFLOW_HOME"])
     env.update(local_airflow.server_settings(api_port, log_server_port))
@@ -199,14 +142,6 @@ def airflow_environment(root: Path, api_port: int, log_server_port: int) -> dict
     return env
 
 
-def link_dags(dags_folder: Path) -> None:
-    """Fill the DAGs folder with links to the example DAGs and the test-only DAGs of this folder."""
-    dags_folder.mkdir(parents=True)
-    for source in DAG_SOURCES:
-        for dag_file in sorted(source.glob("*.py")):
-            (dags_folder / dag_file.name).symlink_to(dag_file)
-
-
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
     """A real Airflow (API server, scheduler, DAG processor, triggerer) on 127.0.0.1, ready to run the DAGs.
@@ -223,7 +158,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     (home / "config").mkdir(parents=True)
     (home / "config" / "airflow_local_settings.py").symlink_to(CLUSTER_POLICY)
     (root / "warehouses").mkdir()
-    link_dags(home / "dags")
+    link_dags(home / "dags", DAG_SOURCES)
 
     server = AirflowServer(
         airflow=local_airflow.LocalAirflow(env),
@@ -233,10 +168,8 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     )
     try:
         server.airflow.start(START_TIMEOUT)
-        server.api = server.airflow.api()
-        dag_files = {path.name for path in (home / "dags").glob("*.py")}
-        if errors := server.api.wait_until_parsed(dag_files, START_TIMEOUT, check=server.check_running):
-            raise RuntimeError("DAG files failed to import:\n" + "\n".join(errors.values()))
+        server.connect()
+        server.wait_until_parsed(home / "dags")
     except Exception as error:
         # Say why with the components' output (the kept home has the rest), and leave nothing running.
         server.stop()
@@ -247,15 +180,3 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
     finally:
         survivors = server.stop()
         assert not survivors, f"processes survived SIGKILL: {survivors}"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used the Airflow gets the tails of the Airflow's logs in its report."""
-    report = yield
-    server = getattr(item, "funcargs", {}).get("airflow_server")
-    if report.failed and isinstance(server, AirflowServer):
-        report.sections.append(("Airflow logs (tails)", server.diagnostics()))
-    return report

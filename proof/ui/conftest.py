@@ -32,6 +32,7 @@ import pytest
 from orchestrate import local_airflow, local_env
 from orchestrate.airflow_api import AirflowApi, poll
 from orchestrate.config import DEMO_FORCED_FAILURE, REPO_ROOT
+from proof.airflow_processes import spawn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -75,7 +76,7 @@ class MakeAirflow:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 if process.pid not in found and process.environ().get("AIRFLOW_HOME") == str(self.home):
                     found[process.pid] = process
-        return [p for p in found.values() if _alive(p)]
+        return [p for p in found.values() if local_airflow.alive(p)]
 
     def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
         """Ctrl-C (SIGINT to its process group, as a terminal sends it) or another signal; its exit code."""
@@ -91,29 +92,13 @@ class MakeAirflow:
                 process.kill()
 
 
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def launch(root: Path, **extra_env: str) -> MakeAirflow:
     """Start what `make airflow` runs, its state under `root`; return once it says it is up."""
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     env.update(local_env.environment(root))
     env.update({"AIRFLOW__API__PORT": str(local_airflow.free_ports(1)[0]), **extra_env})
     output = root / "make-airflow.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrate.local_airflow"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn([sys.executable, "-m", "orchestrate.local_airflow"], env, REPO_ROOT, output)
     airflow = MakeAirflow(process, output, env)
     try:
         match = poll(

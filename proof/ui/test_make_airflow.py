@@ -12,6 +12,7 @@ import pytest
 
 from orchestrate.airflow_api import AirflowApi, poll
 from orchestrate.config import DEMO_FORCED_FAILURE, REPO_ROOT
+from orchestrate.local_airflow import cmdline
 
 pytestmark = pytest.mark.ui
 
@@ -76,7 +77,7 @@ def test_a_stop_leaves_no_process_behind_even_while_dbt_runs(start_make_airflow,
         with contextlib.closing(AirflowApi.connect(airflow.url)) as api:
             api.trigger("retry_dbt_failures")
         dbt = poll(
-            lambda: [p for p in airflow.processes() if any(word.endswith("/dbt") for word in _cmdline(p))],
+            lambda: [p for p in airflow.processes() if any(word.endswith("/dbt") for word in cmdline(p))],
             DBT_STARTS_TIMEOUT,
             "dbt to run",
             airflow.check_running,
@@ -93,10 +94,3 @@ def test_a_stop_leaves_no_process_behind_even_while_dbt_runs(start_make_airflow,
         if airflow.process.poll() is None:
             airflow.stop(signal.SIGKILL)
         airflow.kill_leftovers()
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
