@@ -58,7 +58,7 @@ HEALTH_NAMES = {"scheduler": "scheduler", "dag-processor": "dag_processor", "tri
 MARKER = "LOCAL_AIRFLOW_ID"
 LOCK_FILE = "local_airflow.lock"
 
-MIGRATE_TIMEOUT = 180  # `airflow db migrate` on an empty SQLite file
+MIGRATE_TIMEOUT = 180  # `airflow db migrate` on an empty database
 START_TIMEOUT = 180  # API server up, the other components heartbeating
 STOP_TIMEOUT = 20  # after SIGTERM, before SIGKILL
 TAIL_LINES = 30
@@ -121,6 +121,23 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     if not path.is_file():
         return f"({path} does not exist)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def migrate(env: Mapping[str, str], logs: Path) -> None:
+    """`airflow db migrate`: create or upgrade the metadata DB (a no-op when it is current)."""
+    log = logs / "db-migrate.log"
+    with log.open("wb") as output:
+        result = subprocess.run(
+            [str(AIRFLOW), "db", "migrate"],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=MIGRATE_TIMEOUT,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed ({result.returncode}):\n{tail(log)}")
 
 
 @dataclass
@@ -215,29 +232,13 @@ class LocalAirflow:
                     f"port, e.g. AIRFLOW__API__PORT={self.api_port + 1} make airflow"
                 )
             self.logs.mkdir(parents=True, exist_ok=True)
-            self._migrate()
+            migrate(self.env, self.logs)
             for name in self.names:
                 self.components.append(self._start(name))
             self.wait_until_healthy(timeout)
         except BaseException:
             self.stop()
             raise
-
-    def _migrate(self) -> None:
-        """`airflow db migrate`: create or upgrade the metadata DB (a no-op when it is current)."""
-        log = self.logs / "db-migrate.log"
-        with log.open("wb") as output:
-            result = subprocess.run(
-                [str(AIRFLOW), "db", "migrate"],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                timeout=MIGRATE_TIMEOUT,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed ({result.returncode}):\n{tail(log)}")
 
     def _start(self, name: str) -> Component:
         """Start `airflow <component>` in a new session, so its whole process group can be signalled."""

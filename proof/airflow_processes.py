@@ -28,7 +28,6 @@ from orchestrate import local_airflow
 from orchestrate.airflow_api import AirflowApi, TaskTry, poll
 from orchestrate.local_airflow import AIRFLOW, alive, cmdline, signal_group
 
-MIGRATE_TIMEOUT = 180  # `airflow db migrate` on an empty database
 START_TIMEOUT = 180  # a component up and healthy, every DAG file parsed
 STOP_TIMEOUT = 30  # after SIGTERM, before SIGKILL (a Celery worker's warm shutdown waits for its task)
 TAIL_LINES = 40
@@ -107,23 +106,6 @@ def start(name: str, args: list[str], env: dict[str, str], logs: Path, leader_on
     log_start = log.stat().st_size if log.exists() else 0
     process = spawn([str(AIRFLOW), *args], env, logs, log)
     return Component(name, args, env, process, log, leader_only, log_start)
-
-
-def migrate(env: dict[str, str], logs: Path) -> None:
-    """`airflow db migrate`: create the metadata DB's tables."""
-    log = logs / "db-migrate.log"
-    with log.open("wb") as output:
-        result = subprocess.run(
-            [str(AIRFLOW), "db", "migrate"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            timeout=MIGRATE_TIMEOUT,
-            check=False,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed ({result.returncode}):\n{tail(log)}")
 
 
 def link_dags(dags_folder: Path, sources: Iterable[Path]) -> None:

@@ -55,7 +55,7 @@ from orchestrate.airflow_api import poll
 from orchestrate.config import REPO_ROOT
 from orchestrate.dbt_api import DbtApiStore, TaskKey
 from orchestrate.dbt_results import NodeResult, node_results
-from orchestrate.local_airflow import AIRFLOW, free_ports
+from orchestrate.local_airflow import AIRFLOW, free_ports, migrate
 from orchestrate.working_copy import make_working_copy
 from proof.airflow_processes import (
     START_TIMEOUT,
@@ -64,7 +64,6 @@ from proof.airflow_processes import (
     healthy,
     kill,
     link_dags,
-    migrate,
     spawn,
     start,
     tail,
